@@ -360,9 +360,7 @@ def _build(values: Mapping[str, str], overrides: Mapping[str, Any]) -> Settings:
         "reconcile_interval": r.seconds("RECONCILE_INTERVAL", d.reconcile_interval),
         "websocket_enabled": r.boolean("WEBSOCKET_ENABLED", d.websocket_enabled),
         "websocket_reconnect_delay": r.seconds("WEBSOCKET_RECONNECT_DELAY", d.websocket_reconnect_delay),
-        "websocket_max_reconnect_delay": r.seconds(
-            "WEBSOCKET_MAX_RECONNECT_DELAY", d.websocket_max_reconnect_delay
-        ),
+        "websocket_max_reconnect_delay": r.seconds("WEBSOCKET_MAX_RECONNECT_DELAY", d.websocket_max_reconnect_delay),
         "websocket_price_cache_stale_secs": r.seconds(
             "WEBSOCKET_PRICE_CACHE_STALE_SECS", d.websocket_price_cache_stale_secs
         ),

@@ -94,9 +94,7 @@ def load_private_key_file(path: str | Path) -> PrivateKey:
 
 def public_key_pem(key: PrivateKey) -> bytes:
     """The PEM of the public half, e.g. to register a key with the simulator."""
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def private_key_pem(key: PrivateKey) -> bytes:

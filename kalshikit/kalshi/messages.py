@@ -539,9 +539,7 @@ def _snapshot(f: _SnapshotF, recv_ns: int) -> BookSnapshot:
     m = f.msg
     yes = m.yes_dollars_fp if m.yes_dollars_fp is not None else (m.yes_dollars or m.yes)
     no = m.no_dollars_fp if m.no_dollars_fp is not None else (m.no_dollars or m.no)
-    return BookSnapshot(
-        m.market_ticker, _levels(yes), _levels(no), f.sid, f.seq, _exchange_ns(m.ts_ms, None), recv_ns
-    )
+    return BookSnapshot(m.market_ticker, _levels(yes), _levels(no), f.sid, f.seq, _exchange_ns(m.ts_ms, None), recv_ns)
 
 
 def _delta(f: _DeltaF, recv_ns: int) -> BookDelta:

@@ -1,0 +1,35 @@
+"""Shared test helpers: the real-data folder (skip when absent) and ``eventually`` for waiting on threads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REALDATA = ROOT.parent / "shared" / "realdata"
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """``../shared/realdata`` (real captured Kalshi data, never copied into the project); skip when absent."""
+    if not REALDATA.is_dir():
+        pytest.skip("../shared/realdata is not present on this machine")
+    return REALDATA
+
+
+def eventually(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> T:
+    """Poll ``condition`` until it returns a truthy value (returned) or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
