@@ -1,0 +1,298 @@
+"""Protective rules for a position, and how they resolve to price levels.
+
+All levels are prices of the position's *own* side, in $0.0001 units: for a long YES position the YES price, for a
+long NO position the NO price (= 1 − YES price). A stop triggers when the mark falls to or below its level; a
+take-profit when the mark rises to or above its level; a trailing stop when the mark falls ``distance`` below the
+best mark seen since it activated (it only ever ratchets in the position's favour).
+
+Levels can be given three ways (:class:`Level`): an absolute ``price``, a ``distance`` from the entry price in
+dollars, or a ``fraction`` of the entry price (parts per million, so 20% = 200_000).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from kalshikit.errors import RuleError
+
+ONE = 10_000
+PPM = 1_000_000
+NS_PER_S = 1_000_000_000
+
+TriggerSource = Literal["bid", "last", "mid"]
+StalePolicy = Literal["hold", "confirm", "fire"]
+TRIGGER_SOURCES: tuple[TriggerSource, ...] = ("bid", "last", "mid")
+STALE_POLICIES: tuple[StalePolicy, ...] = ("hold", "confirm", "fire")
+
+
+def dollars_to_price(value: float | str | Decimal | int, what: str = "price") -> int:
+    """A dollar amount given by a user (``0.1``, ``"0.10"``) to price units, exactly; rejects sub-$0.0001 digits."""
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise RuleError(f"{what} {value!r} is not a number of dollars") from None
+    if not d.is_finite():
+        raise RuleError(f"{what} {value!r} is not a finite number of dollars")
+    units = d * ONE
+    if units != units.to_integral_value():
+        raise RuleError(f"{what} {value!r} has more precision than $0.0001")
+    return int(units)
+
+
+def fraction_to_ppm(value: float | str | Decimal, what: str = "fraction") -> int:
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise RuleError(f"{what} {value!r} is not a number") from None
+    if not d.is_finite():
+        raise RuleError(f"{what} {value!r} is not finite")
+    return int((d * PPM).to_integral_value())
+
+
+@dataclass(frozen=True)
+class Level:
+    """How a threshold is given: ``price`` (absolute), ``distance`` (from entry) or ``fraction`` (of entry, ppm)."""
+
+    kind: Literal["price", "distance", "fraction"]
+    value: int
+
+    @classmethod
+    def price(cls, dollars: float | str | Decimal | int) -> Level:
+        return cls("price", dollars_to_price(dollars, "price level"))
+
+    @classmethod
+    def distance(cls, dollars: float | str | Decimal | int) -> Level:
+        return cls("distance", dollars_to_price(dollars, "distance"))
+
+    @classmethod
+    def fraction(cls, fraction: float | str | Decimal) -> Level:
+        return cls("fraction", fraction_to_ppm(fraction))
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("price", "distance", "fraction"):
+            raise RuleError(f"level kind must be price, distance or fraction, got {self.kind!r}")
+        if self.kind == "price" and not 0 <= self.value <= ONE:
+            raise RuleError(f"price level {self.value / ONE:.4f} is outside $0..$1")
+        if self.kind != "price" and self.value <= 0:
+            raise RuleError(f"{self.kind} must be positive, got {self.describe()}")
+
+    def resolve(self, entry: int, direction: int) -> int:
+        """The price level for a position entered at ``entry``; ``direction`` -1 below entry (stops), +1 above."""
+        if self.kind == "price":
+            return self.value
+        if self.kind == "distance":
+            return entry + direction * self.value
+        return entry + direction * (entry * self.value // PPM)
+
+    def describe(self) -> str:
+        if self.kind == "price":
+            return f"@{self.value / ONE:.4f}"
+        if self.kind == "distance":
+            return f"{self.value / ONE:.4f} from entry"
+        return f"{self.value / PPM:.2%} of entry"
+
+
+@dataclass(frozen=True)
+class Trailing:
+    """A trailing stop ``distance`` (a distance or fraction Level) below the best mark since activation.
+
+    ``activation``: optional Level resolved above entry; the stop starts trailing once the mark reaches it.
+    """
+
+    distance: Level
+    activation: Level | None = None
+
+    def __post_init__(self) -> None:
+        if self.distance.kind == "price":
+            raise RuleError("a trailing distance must be a distance or fraction, not an absolute price")
+
+
+@dataclass(frozen=True)
+class TimeExit:
+    """Exit at ``at_ns`` (UTC ns), or ``before_close_s`` seconds before the market closes (whichever is first)."""
+
+    at_ns: int | None = None
+    before_close_s: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.at_ns is None and self.before_close_s is None:
+            raise RuleError("a time exit needs at_ns or before_close_s")
+        if self.before_close_s is not None and self.before_close_s < 0:
+            raise RuleError(f"before_close_s must be >= 0, got {self.before_close_s}")
+
+    def deadline(self, close_ns: int | None) -> int | None:
+        times = [t for t in (self.at_ns, None if close_ns is None else self._before(close_ns)) if t is not None]
+        return min(times) if times else None
+
+    def _before(self, close_ns: int) -> int | None:
+        return None if self.before_close_s is None else close_ns - self.before_close_s * NS_PER_S
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Once the mark has gained ``after`` (a Level above entry), move the stop up to entry + ``offset``."""
+
+    after: Level
+    offset: int = 0  # price units above entry (may be negative)
+
+
+@dataclass(frozen=True)
+class Protection:
+    """Every rule protecting one position, and how the monitor should act on them."""
+
+    stop_loss: Level | None = None
+    take_profit: Level | None = None
+    trailing: Trailing | None = None
+    time_exit: TimeExit | None = None
+    break_even: BreakEven | None = None
+    trigger_source: TriggerSource = "bid"
+    stale_policy: StalePolicy = "confirm"
+    stale_after_ns: int = 60 * NS_PER_S
+    max_slippage: int | None = None  # how far below the trigger (own side) an exit may sell; None = sweep the book
+    max_attempts: int = 5
+    retry_interval_ns: int = NS_PER_S
+    confirm_timeout_ns: int = 5 * NS_PER_S
+    tags: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.trigger_source not in TRIGGER_SOURCES:
+            raise RuleError(f"trigger_source must be one of {TRIGGER_SOURCES}, got {self.trigger_source!r}")
+        if self.stale_policy not in STALE_POLICIES:
+            raise RuleError(f"stale_policy must be one of {STALE_POLICIES}, got {self.stale_policy!r}")
+        if self.max_attempts < 1:
+            raise RuleError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.stale_after_ns <= 0 or self.retry_interval_ns <= 0 or self.confirm_timeout_ns <= 0:
+            raise RuleError("stale_after_ns, retry_interval_ns and confirm_timeout_ns must be positive")
+        if self.max_slippage is not None and not 0 <= self.max_slippage <= ONE:
+            raise RuleError(f"max_slippage must be within $0..$1, got {self.max_slippage}")
+        if self.take_profit is not None and self.take_profit.kind != "price" and self.take_profit.value <= 0:
+            raise RuleError("take_profit distance/fraction must be positive")
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.stop_loss or self.take_profit or self.trailing or self.time_exit or self.break_even)
+
+    def resolve(self, entry: int) -> ResolvedLevels:
+        """Resolve the price-based rules against an entry price; raises RuleError when a level is impossible."""
+        stop = self.stop_loss.resolve(entry, -1) if self.stop_loss else None
+        tp = self.take_profit.resolve(entry, +1) if self.take_profit else None
+        if stop is not None and not 0 <= stop < ONE:
+            raise RuleError(
+                f"stop-loss {self.stop_loss.describe() if self.stop_loss else ''} resolves to "
+                f"{stop / ONE:.4f} for an entry at {entry / ONE:.4f}; it must lie in $0..$1 — use a smaller distance"
+            )
+        if tp is not None and not 0 < tp <= ONE:
+            raise RuleError(
+                f"take-profit {self.take_profit.describe() if self.take_profit else ''} resolves to {tp / ONE:.4f} "
+                f"for an entry at {entry / ONE:.4f}; it must lie in $0..$1 — use a smaller distance"
+            )
+        if stop is not None and tp is not None and stop >= tp:
+            raise RuleError(f"stop-loss {stop / ONE:.4f} must be below take-profit {tp / ONE:.4f}")
+        activation = None
+        if self.trailing and self.trailing.activation:
+            activation = self.trailing.activation.resolve(entry, +1)
+        be_at = self.break_even.after.resolve(entry, +1) if self.break_even else None
+        be_stop = entry + self.break_even.offset if self.break_even else None
+        if be_stop is not None and not 0 <= be_stop < ONE:
+            raise RuleError(f"break-even stop {be_stop / ONE:.4f} is outside $0..$1")
+        return ResolvedLevels(stop, tp, activation, be_at, be_stop)
+
+    def trail_gap(self, peak: int) -> int:
+        """How far below ``peak`` the trailing stop sits."""
+        assert self.trailing is not None
+        d = self.trailing.distance
+        return d.value if d.kind == "distance" else peak * d.value // PPM
+
+
+@dataclass(frozen=True)
+class ResolvedLevels:
+    stop: int | None
+    take_profit: int | None
+    trail_activation: int | None
+    break_even_at: int | None
+    break_even_stop: int | None
+
+
+def protection(
+    *,
+    stop: float | str | None = None,
+    stop_price: float | str | None = None,
+    stop_fraction: float | str | None = None,
+    take_profit: float | str | None = None,
+    take_profit_price: float | str | None = None,
+    take_profit_fraction: float | str | None = None,
+    trailing: float | str | None = None,
+    trailing_fraction: float | str | None = None,
+    trailing_activation: float | str | None = None,
+    time_exit_at_ns: int | None = None,
+    exit_before_close_s: int | None = None,
+    break_even_after: float | str | None = None,
+    break_even_offset: float | str = 0,
+    trigger_source: TriggerSource = "bid",
+    stale_policy: StalePolicy = "confirm",
+    stale_after_s: float = 60.0,
+    max_slippage: float | str | None = None,
+    max_attempts: int = 5,
+) -> Protection:
+    """Friendly constructor with dollar arguments: ``stop=0.10`` is a 10-cent stop below entry,
+    ``stop_price=0.40`` an absolute level, ``stop_fraction=0.2`` 20% below entry (same for take-profit);
+    ``trailing=0.05`` trails 5 cents below the best mark, optionally from ``trailing_activation`` (a gain in dollars).
+    """
+
+    def one(name: str, options: dict[str, Level | None]) -> Level | None:
+        given = [k for k, v in options.items() if v is not None]
+        if len(given) > 1:
+            raise RuleError(f"give only one of {', '.join(options)} for the {name}; got {', '.join(given)}")
+        return next((v for v in options.values() if v is not None), None)
+
+    stop_level = one(
+        "stop-loss",
+        {
+            "stop": Level.distance(stop) if stop is not None else None,
+            "stop_price": Level.price(stop_price) if stop_price is not None else None,
+            "stop_fraction": Level.fraction(stop_fraction) if stop_fraction is not None else None,
+        },
+    )
+    tp_level = one(
+        "take-profit",
+        {
+            "take_profit": Level.distance(take_profit) if take_profit is not None else None,
+            "take_profit_price": Level.price(take_profit_price) if take_profit_price is not None else None,
+            "take_profit_fraction": Level.fraction(take_profit_fraction) if take_profit_fraction is not None else None,
+        },
+    )
+    trail_level = one(
+        "trailing stop",
+        {
+            "trailing": Level.distance(trailing) if trailing is not None else None,
+            "trailing_fraction": Level.fraction(trailing_fraction) if trailing_fraction is not None else None,
+        },
+    )
+    trail = None
+    if trail_level is not None:
+        activation = Level.distance(trailing_activation) if trailing_activation is not None else None
+        trail = Trailing(trail_level, activation)
+    elif trailing_activation is not None:
+        raise RuleError("trailing_activation needs trailing= or trailing_fraction=")
+    time_exit = None
+    if time_exit_at_ns is not None or exit_before_close_s is not None:
+        time_exit = TimeExit(time_exit_at_ns, exit_before_close_s)
+    be = None
+    if break_even_after is not None:
+        be = BreakEven(Level.distance(break_even_after), dollars_to_price(break_even_offset, "break_even_offset"))
+    if not stale_after_s > 0:
+        raise RuleError(f"stale_after_s must be > 0, got {stale_after_s}")
+    return Protection(
+        stop_loss=stop_level,
+        take_profit=tp_level,
+        trailing=trail,
+        time_exit=time_exit,
+        break_even=be,
+        trigger_source=trigger_source,
+        stale_policy=stale_policy,
+        stale_after_ns=int(stale_after_s * NS_PER_S),
+        max_slippage=dollars_to_price(max_slippage, "max_slippage") if max_slippage is not None else None,
+        max_attempts=max_attempts,
+    )
