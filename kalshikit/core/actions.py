@@ -190,3 +190,11 @@ class ConfirmFailed(Event, frozen=True):
 
     ticker: str
     reason: str
+
+
+class Reconcile(Event, frozen=True):
+    """The exchange's positions as of ``as_of_ns`` (REST lags a little): positions changed locally after that
+    time keep the local view; the others take the exchange's, and held markets missing from it went flat."""
+
+    positions: tuple[Any, ...]  # PositionUpdate
+    as_of_ns: int

@@ -50,6 +50,8 @@ class FeeSchedule:
 
     def taker(self, price: int, count: int) -> int:
         if self.fee_type == "flat":
+            if count <= 0:  # like the quadratic fee: nothing filled, nothing charged (never a negative fee)
+                return 0
             return _ceil_div(self.flat_ppm * count, 100 * _STEP[self.rounding]) * _STEP[self.rounding]
         return quadratic_fee(price, count, TAKER_RATE_PPM * self.multiplier_ppm // 1_000_000, self.rounding)
 

@@ -57,7 +57,8 @@ class PriceGrid:
 
     @property
     def max_price(self) -> int:
-        return max(r.end for r in self.ranges)
+        # A range's end need not lie on its step (start 0.01, end 0.995, step 0.01): the last valid price is below.
+        return max(r.end - (r.end - r.start) % r.step for r in self.ranges)
 
     def floor(self, price: int) -> int | None:
         """The highest valid price <= ``price`` (None when below the grid)."""

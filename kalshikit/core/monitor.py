@@ -43,6 +43,7 @@ from kalshikit.core.actions import (
     PlaceOrder,
     PositionClosed,
     Protect,
+    Reconcile,
     SetPaused,
     TrackOrder,
     Transition,
@@ -66,7 +67,14 @@ from kalshikit.core.events import (
 from kalshikit.core.grid import LINEAR_CENT, PriceGrid
 from kalshikit.core.guard import GuardState, check_transition
 from kalshikit.core.positions import Position, side_of, signed
-from kalshikit.core.rules import ONE, Protection, ResolvedLevels, TriggerSource
+from kalshikit.core.rules import (
+    ONE,
+    Protection,
+    ResolvedLevels,
+    TriggerSource,
+    protection_from_dict,
+    protection_to_dict,
+)
 from kalshikit.errors import RuleError
 
 ARMED = GuardState.ARMED
@@ -280,6 +288,7 @@ class Monitor:
             OrderUnknown: self._on_order_unknown,
             OrderNotFound: self._on_order_not_found,
             ConfirmFailed: self._on_confirm_failed,
+            Reconcile: self._on_reconcile,
         }
 
     # ================================================================== public API
@@ -348,6 +357,117 @@ class Monitor:
     def position(self, ticker: str) -> Position | None:
         g = self.positions.get(ticker)
         return g.pos if g else None
+
+    # ================================================================== persistence
+    _POSITION_FIELDS = (
+        "count",
+        "cost",
+        "realized",
+        "fees",
+        "opened_ns",
+        "max_abs_count",
+        "exit_value",
+        "exit_count",
+        "opened_side",
+        "opened_cost",
+        "opened_count",
+        "updated_ns",
+    )
+    _GUARD_FIELDS = (
+        "peak",
+        "break_even_active",
+        "trigger",
+        "trigger_mark",
+        "trigger_ns",
+        "attempt",
+        "sequence",
+        "awaiting_confirm",
+        "disarm_reason",
+    )
+
+    def export_position(self, ticker: str) -> dict[str, Any] | None:
+        """Everything needed to restore one position after a restart, JSON-safe."""
+        g = self.positions.get(ticker)
+        if g is None:
+            return None
+        pos = g.pos
+        st: dict[str, Any] = {"ticker": pos.ticker, "position_id": pos.position_id}
+        st.update({k: getattr(pos, k) for k in self._POSITION_FIELDS})
+        st.update({k: getattr(g, k) for k in self._GUARD_FIELDS})
+        st["state"] = g.state.value if g.state is not None else None
+        st["protection"] = protection_to_dict(g.protection) if g.protection is not None else None
+        st["order"] = g.order.client_order_id if g.order is not None and g.order.in_flight else None
+        m = self.markets.get(ticker)
+        st["market"] = {"close_ns": m.close_ns, "status": m.status} if m is not None else None
+        return st
+
+    def restore(
+        self, states: list[dict[str, Any]], open_orders: list[dict[str, Any]], epochs: dict[str, int], now_ns: int
+    ) -> list[Action]:
+        """Rebuild positions and guards from the journal. Orders that may exist with an unseen outcome are
+        marked unknown and looked up before anything else is sent for their positions."""
+        ctx = _Ctx(now_ns)
+        self._epochs.update(epochs)
+        for st in states:
+            ticker = st["ticker"]
+            pos = Position(ticker, st["position_id"])
+            for k in self._POSITION_FIELDS:
+                setattr(pos, k, st.get(k, getattr(pos, k)))
+            g = Guarded(pos)
+            for k in self._GUARD_FIELDS:
+                setattr(g, k, st.get(k, getattr(g, k)))
+            g.protection = protection_from_dict(st["protection"]) if st.get("protection") else None
+            g.state = GuardState(st["state"]) if st.get("state") else None
+            if g.protection is not None and pos.entry_price is not None:
+                try:
+                    g.levels = g.protection.resolve(pos.entry_price)
+                except RuleError:
+                    g.levels = None
+            if st.get("market"):
+                m = self._market(ticker)
+                m.close_ns = st["market"].get("close_ns")
+                m.status = st["market"].get("status", "active")
+            epoch = int(st["position_id"].rsplit("#", 1)[-1]) if "#" in st["position_id"] else 0
+            self._epochs[ticker] = max(self._epochs.get(ticker, 0), epoch)
+            self.positions[ticker] = g
+            ctx.out.append(Watch(ticker))
+        for row in open_orders:
+            o = TrackedOrder(
+                client_order_id=row["client_order_id"],
+                ticker=row["ticker"],
+                book_side=row["book_side"],
+                count=int(row["count"]),
+                purpose=row["purpose"],
+                position_id=row["position_id"],
+                trigger=row["trigger"],
+                attempt=int(row["attempt"]),
+                yes_price=int(row["yes_price"]),
+                order_id=row.get("order_id"),
+                status="unknown",
+                sent_ns=now_ns,
+            )
+            self.orders[o.client_order_id] = o
+            if o.order_id:
+                self._orders_by_exchange_id[o.order_id] = o
+            owner = self.positions.get(o.ticker)
+            if owner is not None and owner.pos.position_id == o.position_id and o.purpose == "exit":
+                if owner.state is not EXIT_SENT:  # crashed between journaling and the state save
+                    owner.state = EXIT_SENT
+                owner.order = o
+                owner.lookup_at = now_ns + self.config.lookup_retry_ns
+            ctx.out.append(LookupOrder(o.client_order_id, o.ticker))
+        for g in self.positions.values():
+            if g.state is EXIT_SENT and (g.order is None or not g.order.in_flight):
+                # The exit finished but the crash came before its result was saved: decide again from the
+                # exchange's position (reconciliation) by retrying the remainder.
+                g.state = TRIGGERED
+                g.retry_at = now_ns
+        self._deadline_dirty = True
+        return ctx.out
+
+    @property
+    def epochs(self) -> dict[str, int]:
+        return dict(self._epochs)
 
     # ================================================================== market data
     def _on_quote(self, q: Quote, ctx: _Ctx) -> None:  # reached via feed()'s fast path only for Quote subclasses
@@ -762,6 +882,20 @@ class Monitor:
             self._rearm(g, ctx)
         elif g.protection is not None:
             self._resolve_levels(g, ctx)  # same side, new size/cost: levels follow the exchange's entry price
+
+    def _on_reconcile(self, e: Reconcile, ctx: _Ctx) -> None:
+        seen: set[str] = set()
+        for u in e.positions:
+            seen.add(u.ticker)
+            g = self.positions.get(u.ticker)
+            if g is not None and g.pos.updated_ns > e.as_of_ns:
+                continue  # we saw a change after the exchange's snapshot was taken
+            self._on_position_update(u, ctx)
+        for ticker in [t for t in self.positions if t not in seen]:
+            g = self.positions[ticker]
+            if g.pos.updated_ns > e.as_of_ns or g.pos.count == 0:
+                continue
+            self._on_position_update(PositionUpdate(ticker, 0, source="reconcile", recv_ns=ctx.now), ctx)
 
     def _estimate_cost(self, ticker: str, position: int) -> int | None:
         q = self.quotes.get(ticker)

@@ -50,6 +50,7 @@ class Position:
     opened_cost: int = 0  # micro-dollars paid for everything bought on the first side
     opened_count: int = 0
     settled_result: str | None = None
+    updated_ns: int = 0  # when the count last changed (reconciliation trusts the exchange only for older changes)
 
     @property
     def side(self) -> Side | None:
@@ -96,6 +97,7 @@ class Position:
             self.fees += fee
             return 0
         self.fees += fee
+        self.updated_ns = ns
         realized = 0
         if self.count == 0 or (self.count > 0) == (delta > 0):
             side: Side = "yes" if delta > 0 else "no"
@@ -143,6 +145,7 @@ class Position:
         """Adopt the exchange's view (reconciliation). Keeps realized P&L; cost from the exchange when given."""
         if count != 0 and self.count == 0 and self.opened_ns == 0:
             self.opened_ns = ns
+        self.updated_ns = ns
         if cost is not None:
             self.cost = abs(cost)
         elif count == 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Any, Literal
 
 from kalshikit.errors import RuleError
 
@@ -295,4 +295,61 @@ def protection(
         stale_after_ns=int(stale_after_s * NS_PER_S),
         max_slippage=dollars_to_price(max_slippage, "max_slippage") if max_slippage is not None else None,
         max_attempts=max_attempts,
+    )
+
+
+def _level_to_dict(level: Level | None) -> dict[str, Any] | None:
+    return None if level is None else {"kind": level.kind, "value": level.value}
+
+
+def _level_from_dict(d: dict[str, Any] | None) -> Level | None:
+    return None if d is None else Level(d["kind"], int(d["value"]))
+
+
+def protection_to_dict(p: Protection) -> dict[str, Any]:
+    """A JSON-safe dict of a Protection (for the journal)."""
+    return {
+        "stop_loss": _level_to_dict(p.stop_loss),
+        "take_profit": _level_to_dict(p.take_profit),
+        "trailing": None
+        if p.trailing is None
+        else {"distance": _level_to_dict(p.trailing.distance), "activation": _level_to_dict(p.trailing.activation)},
+        "time_exit": None
+        if p.time_exit is None
+        else {"at_ns": p.time_exit.at_ns, "before_close_s": p.time_exit.before_close_s},
+        "break_even": None
+        if p.break_even is None
+        else {"after": _level_to_dict(p.break_even.after), "offset": p.break_even.offset},
+        "trigger_source": p.trigger_source,
+        "stale_policy": p.stale_policy,
+        "stale_after_ns": p.stale_after_ns,
+        "max_slippage": p.max_slippage,
+        "max_attempts": p.max_attempts,
+        "retry_interval_ns": p.retry_interval_ns,
+        "confirm_timeout_ns": p.confirm_timeout_ns,
+        "tags": list(p.tags),
+    }
+
+
+def protection_from_dict(d: dict[str, Any]) -> Protection:
+    """Inverse of :func:`protection_to_dict`; validates like the constructor."""
+    trailing = d.get("trailing")
+    time_exit = d.get("time_exit")
+    be = d.get("break_even")
+    distance = _level_from_dict(trailing["distance"]) if trailing else None
+    after = _level_from_dict(be["after"]) if be else None
+    return Protection(
+        stop_loss=_level_from_dict(d.get("stop_loss")),
+        take_profit=_level_from_dict(d.get("take_profit")),
+        trailing=Trailing(distance, _level_from_dict(trailing.get("activation"))) if trailing and distance else None,
+        time_exit=TimeExit(time_exit.get("at_ns"), time_exit.get("before_close_s")) if time_exit else None,
+        break_even=BreakEven(after, int(be.get("offset", 0))) if be and after else None,
+        trigger_source=d.get("trigger_source", "bid"),
+        stale_policy=d.get("stale_policy", "confirm"),
+        stale_after_ns=int(d.get("stale_after_ns", 60 * NS_PER_S)),
+        max_slippage=d.get("max_slippage"),
+        max_attempts=int(d.get("max_attempts", 5)),
+        retry_interval_ns=int(d.get("retry_interval_ns", NS_PER_S)),
+        confirm_timeout_ns=int(d.get("confirm_timeout_ns", 5 * NS_PER_S)),
+        tags=tuple(d.get("tags", ())),
     )

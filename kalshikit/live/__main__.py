@@ -1,0 +1,167 @@
+"""``python -m kalshikit.live``: the live engine headless, with a status line, until SIGINT/SIGTERM or --duration.
+
+    python -m kalshikit.live                       # simulator (no credentials), synthetic market data
+    python -m kalshikit.live --demo                # simulator + bundled recording + demo positions with stops
+    python -m kalshikit.live --env demo --stop-loss 0.10 --take-profit 0.15
+    python -m kalshikit.live --env prod ...        # real money: only when named
+
+Exit codes: 0 clean stop, 2 bad configuration or credentials (the message says what to fix), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from kalshikit.config import ENVIRONMENTS, Settings
+from kalshikit.core.rules import STALE_POLICIES, TRIGGER_SOURCES, protection
+from kalshikit.errors import ConfigError, KalshiKitError, RuleError
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "recordings" / "sample"
+log = logging.getLogger("kalshikit.live")
+
+RULE_FLAGS = {
+    "stop_loss": "stop",
+    "stop_price": "stop_price",
+    "take_profit": "take_profit",
+    "trailing": "trailing",
+    "trailing_activation": "trailing_activation",
+    "break_even_after": "break_even_after",
+    "exit_before_close": "exit_before_close_s",
+    "trigger_source": "trigger_source",
+    "stale_policy": "stale_policy",
+    "max_slippage": "max_slippage",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m kalshikit.live", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", choices=ENVIRONMENTS, help="sim (default without credentials), demo (default with "
+                   "credentials) or prod (real money; must be named)")
+    p.add_argument("--recording", action="append", type=Path, default=[],
+                   help="recording(s) for the simulator's market data (repeatable)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulator replay speed (default 1.0)")
+    p.add_argument("--record", type=Path, metavar="DIR", help="record the session's raw frames to DIR")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    p.add_argument("--demo", action="store_true",
+                   help="simulator only: bundled recording plus a few demo positions with stops")
+    p.add_argument("--rules", type=Path, metavar="FILE", help="TOML file with a [rules] table for all positions")
+    p.add_argument("--stop-loss", type=float, metavar="DOLLARS", help="stop this far below entry (e.g. 0.10)")
+    p.add_argument("--stop-price", type=float, metavar="DOLLARS", help="absolute stop level")
+    p.add_argument("--take-profit", type=float, metavar="DOLLARS", help="take profit this far above entry")
+    p.add_argument("--trailing", type=float, metavar="DOLLARS", help="trailing stop distance")
+    p.add_argument("--trailing-activation", type=float, metavar="DOLLARS", help="start trailing after this gain")
+    p.add_argument("--break-even-after", type=float, metavar="DOLLARS", help="move the stop to entry after this gain")
+    p.add_argument("--exit-before-close", type=int, metavar="SECONDS", help="exit this long before market close")
+    p.add_argument("--trigger-source", choices=TRIGGER_SOURCES, help="price the rules compare (default bid)")
+    p.add_argument("--stale-policy", choices=STALE_POLICIES, help="what to do on a stale price (default confirm)")
+    p.add_argument("--max-slippage", type=float, metavar="DOLLARS", help="lowest exit price below the trigger")
+    p.add_argument("--status-every", type=float, metavar="SECONDS",
+                   help="status line interval (default UI_UPDATE_INTERVAL on a terminal, 10 s otherwise)")
+    p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    return p
+
+
+def rules_from(args: argparse.Namespace) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    if args.rules is not None:
+        try:
+            data = tomllib.loads(args.rules.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"--rules {args.rules}: {exc}") from None
+        table = data.get("rules", data)
+        unknown = set(table) - set(RULE_FLAGS)
+        if unknown:
+            raise ConfigError(f"--rules {args.rules}: unknown keys {sorted(unknown)}; allowed: {sorted(RULE_FLAGS)}")
+        rules.update({RULE_FLAGS[k]: v for k, v in table.items()})
+    for flag, key in RULE_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            rules[key] = value
+    return rules
+
+
+def _status_printer(every: float) -> Any:
+    from kalshikit.live.ui_thread import status_line
+
+    last = [0.0]
+
+    def show(snap: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            print(status_line(snap), flush=True)
+
+    return show
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=(args.log_level or "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        overrides: dict[str, Any] = {}
+        if args.env:
+            overrides["env"] = args.env
+        settings = Settings.from_env(**overrides)
+        if args.demo and settings.env != "sim":
+            raise ConfigError("--demo runs on the simulator only; drop --env or use --env sim")
+        rules = rules_from(args)
+        if args.demo:
+            rules = {"stop": 0.03, "take_profit": 0.05, "trailing": 0.02, **rules}
+        default = protection(**{"stale_policy": settings.stale_policy, **rules}) if rules else None
+        recordings = list(args.recording)
+        if args.demo and not recordings and SAMPLE.is_dir():
+            recordings = [SAMPLE]
+        if recordings and settings.env != "sim":
+            raise ConfigError("--recording feeds the simulator; it cannot be used with --env demo/prod")
+        from kalshikit.live.kit import Kit
+
+        kit = Kit(settings, default_protection=default, recording=recordings or None, sim_speed=args.speed,
+                  record_dir=args.record)
+        kit.start()
+    except (ConfigError, RuleError) as exc:
+        print(f"kalshikit: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KalshiKitError as exc:
+        print(f"kalshikit: {exc} ({exc.who_acts} must act)", file=sys.stderr)
+        return 2
+
+    done = threading.Event()
+
+    def _signal(signum: int, _frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        done.set()
+
+    signal.signal(signal.SIGINT, _signal)
+    signal.signal(signal.SIGTERM, _signal)
+    every = args.status_every or (settings.ui_update_interval if sys.stdout.isatty() else 10.0)
+    kit.on_update(_status_printer(every))
+    if args.demo:
+        from kalshikit.live.demo import seed_demo_positions
+
+        seed_demo_positions(kit)
+    try:
+        done.wait(args.duration)
+    finally:
+        kit.stop()
+        trades = kit.trades()
+        print(f"stopped: {len(trades)} positions closed this session", flush=True)
+        if len(trades):
+            cols = [c for c in ("ticker", "side", "reason", "entry_price", "exit_price", "realized", "fees")
+                    if c in trades]
+            print(trades[cols].to_string(index=False), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,492 @@
+"""``Kit``: the live engine as one object, for a notebook or a script.
+
+    kit = kalshikit.Kit.from_env()      # KALSHI_ENV etc.; the simulator when there are no credentials
+    kit.start()                          # returns at once; four named threads run in the background
+    kit.positions(); kit.prices()        # pandas DataFrames
+    kit.protect("TICKER", stop=0.10, take_profit=0.15, trailing=0.05)
+    kit.stop()
+
+Starting twice, stopping twice and re-running the notebook cell are safe: a new Kit on the same journal stops the
+old one first. On ``env=sim`` without a ``KALSHI_REST_URL`` the kit starts its own in-process simulator (with a
+demo key), fed from ``recording`` or the synthetic generator.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kalshikit.cache import PriceCache
+from kalshikit.config import Settings
+from kalshikit.core.actions import Flatten, Protect, SetPaused, Unprotect
+from kalshikit.core.monitor import Monitor, MonitorConfig, PositionView
+from kalshikit.core.rules import Protection, protection
+from kalshikit.errors import RuleError
+from kalshikit.kalshi.auth import KalshiSigner
+from kalshikit.kalshi.rest import KalshiRest
+from kalshikit.kalshi.ws import KalshiWebSocket
+from kalshikit.live.executor import OrderExecutor, rest_quotes
+from kalshikit.live.monitor_thread import StopLossMonitorThread
+from kalshikit.live.strategy_loop import StrategyLoopThread
+from kalshikit.live.ui_thread import KitSnapshot, UIUpdateThread
+from kalshikit.store import Journal, JournalLock
+from kalshikit.strategy.base import NoStrategy, Strategy, StrategyContext
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("kalshikit")
+NS_PER_S = 1_000_000_000
+_RUNNING: dict[Path, weakref.ref[Kit]] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+class Kit:
+    """The live engine. See the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        strategy: Strategy | None = None,
+        default_protection: Protection | None = None,
+        recording: str | Path | Iterable[str | Path] | None = None,
+        sim_speed: float = 1.0,
+        sim_loop: bool = True,
+        record_dir: str | Path | None = None,
+        journal_path: str | Path | None = None,
+        simulator: Any = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.strategy: Strategy = strategy or NoStrategy()
+        self.default_protection = default_protection
+        if recording is None:
+            self.recordings: list[Path] = []
+        elif isinstance(recording, str | Path):
+            self.recordings = [Path(recording)]
+        else:
+            self.recordings = [Path(r) for r in recording]
+        self.sim_speed = sim_speed
+        self.sim_loop = sim_loop
+        self.record_dir = Path(record_dir) if record_dir else None
+        self._journal_path = Path(journal_path) if journal_path else None
+        self.sim = simulator
+        self._own_sim = False
+        self._lock = threading.RLock()
+        self._running = False
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self.journal: Journal | None = None
+        self._jlock: JournalLock | None = None
+        self.rest: KalshiRest | None = None
+        self.cache: PriceCache | None = None
+        self.monitor: Monitor | None = None
+        self.ws: KalshiWebSocket | None = None
+        self.executor: OrderExecutor | None = None
+        self.monitor_thread: StopLossMonitorThread | None = None
+        self.strategy_thread: StrategyLoopThread | None = None
+        self.ui_thread: UIUpdateThread | None = None
+        self.recorder: Any = None
+        self.started_ns = 0
+
+    @classmethod
+    def from_env(cls, *, env_file: str | Path | None = ".env", **kwargs: Any) -> Kit:
+        """Settings from the environment (and ``.env``); keyword arguments that are settings fields override them,
+        the rest go to the constructor (``strategy=``, ``recording=``, ...)."""
+        from kalshikit.config import ENV_VARS
+
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in ENV_VARS}
+        return cls(Settings.from_env(env_file=env_file, **overrides), **kwargs)
+
+    # ================================================================== lifecycle
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self) -> Kit:
+        """Start everything and return at once. Starting a running kit does nothing."""
+        with self._lock:
+            if self._running:
+                log.info("kit already running")
+                return self
+            try:
+                self._start()
+            except BaseException:
+                self._teardown()
+                raise
+            self._running = True
+            atexit.register(self.stop)
+        return self
+
+    def _start(self) -> None:
+        s = self.settings
+        signer: KalshiSigner | None = None
+        if s.env == "sim" and not s.rest_url:
+            self._start_sim()
+            s = self.settings
+            signer = self.sim.signer()
+        elif s.has_credentials:
+            signer = KalshiSigner.from_settings(s)
+        if s.env == "prod":
+            log.warning("PRODUCTION: trading real money on %s", s.rest_url)
+        journal_path = self._journal_path or self._default_journal_path()
+        self._claim_journal(journal_path)
+        self.journal = Journal(journal_path)
+        self.rest = KalshiRest.from_settings(s, signer)
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inbox = inbox
+        self.cache = PriceCache(s.websocket_price_cache_stale_secs, on_held_update=inbox.put)
+        self.monitor = Monitor(MonitorConfig(id_salt=self.journal.id_salt, default_protection=self._default_rules()))
+        import json
+
+        epochs = json.loads(self.journal.meta("epochs") or "{}")
+        restore_actions = self.monitor.restore(
+            self.journal.load_positions(), self.journal.open_orders(), epochs, time.time_ns()
+        )
+        self.executor = OrderExecutor(self.rest, self.journal, inbox.put)
+        if self.record_dir is not None:
+            from kalshikit.recording.writer import RecordingWriter
+
+            self.recorder = RecordingWriter(
+                self.record_dir,
+                env=s.env,
+                note="recorded by kalshikit.live",
+                subscriptions={"ticker": "held markets", "account": True},
+            )
+        if s.websocket_enabled:
+            self.ws = KalshiWebSocket(
+                s.ws_url,
+                signer,
+                cache=self.cache,
+                sink=inbox.put,
+                env_name=s.env,
+                initial_prices=lambda tickers: rest_quotes(self.rest, tickers),  # type: ignore[arg-type]
+                reconnect_delay=s.websocket_reconnect_delay,
+                max_reconnect_delay=s.websocket_max_reconnect_delay,
+                silence_timeout=max(25.0, 3 * s.stop_loss_check_interval),
+                verbose=s.verbose,
+                recorder=self.recorder,
+            )
+        ws = self.ws
+        self.monitor_thread = StopLossMonitorThread(
+            self.monitor,
+            inbox,
+            self.executor,
+            self.journal,
+            self.cache,
+            sweep_interval=s.stop_loss_check_interval,
+            watch=(lambda t: ws.watch(t)) if ws else (lambda t: None),
+            unwatch=(lambda t: ws.unwatch(t)) if ws else (lambda t: None),
+            feed_is_up=(lambda: ws.metrics.state == "connected") if ws else (lambda: False),
+        )
+        self.monitor_thread.initial_actions = restore_actions
+        self.strategy_thread = StrategyLoopThread(
+            strategy=self.strategy,
+            executor=self.executor,
+            post=inbox.put,
+            held=lambda: self.monitor_thread.held if self.monitor_thread else frozenset(),
+            sync_subscriptions=(lambda held: ws.set_markets(held)) if ws else (lambda held: None),
+            context=self._strategy_context,
+            strategy_interval=s.strategy_loop_interval,
+            reconcile_interval=s.reconcile_interval,
+            id_salt=self.journal.id_salt,
+        )
+        self.ui_thread = UIUpdateThread(
+            self._build_snapshot,
+            interval=s.ui_update_interval,
+            report_dir=self._report_dir(),
+            report=self._daily_report,
+        )
+        self.started_ns = time.time_ns()
+        log.info("kalshikit starting (%s)", s.describe())
+        self.monitor_thread.start()
+        if self.ws is not None:
+            self.ws.start()
+        self.strategy_thread.start()
+        self.ui_thread.start()
+
+    def _start_sim(self) -> None:
+        from kalshikit.sim import Simulator
+
+        if self.sim is None:
+            self.sim = Simulator(recordings=self.recordings or None, speed=self.sim_speed, loop=self.sim_loop)
+            self._own_sim = True
+        if not self.sim.running:
+            self.sim.start()
+        self.settings = self.settings.replace(rest_url=self.sim.rest_url, ws_url=self.sim.ws_url)
+
+    def _default_journal_path(self) -> Path:
+        if self._own_sim:
+            # The embedded simulator forgets everything when it stops; so does its journal.
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="kalshikit-sim-")
+            return Path(self._tmpdir.name) / "journal.sqlite"
+        return self.settings.data_dir / self.settings.env / "journal.sqlite"
+
+    def _report_dir(self) -> Path:
+        if self._tmpdir is not None:
+            return Path(self._tmpdir.name) / "reports"
+        return self.settings.data_dir / self.settings.env / "reports"
+
+    def _claim_journal(self, path: Path) -> None:
+        path = path.resolve()
+        with _RUNNING_LOCK:
+            ref = _RUNNING.get(path)
+            old = ref() if ref is not None else None
+            if old is not None and old is not self and old.running:
+                log.warning("another Kit is running on %s in this process; stopping it first", path)
+                old.stop()
+            _RUNNING[path] = weakref.ref(self)
+        self._jlock = JournalLock(path)
+        self._jlock.acquire()
+
+    def _default_rules(self) -> Protection | None:
+        return self.default_protection
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop every thread, flush the journal and release it. Stopping a stopped kit does nothing."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            log.info("kalshikit stopping")
+            self._teardown(timeout)
+            atexit.unregister(self.stop)
+
+    def _teardown(self, timeout: float = 5.0) -> None:
+        for t in (self.strategy_thread, self.ws):
+            if t is not None and t.is_alive():
+                t.stop(timeout)
+        if self.monitor_thread is not None and self.monitor_thread.is_alive():
+            self.monitor_thread.stop(timeout)
+        if self.ui_thread is not None and self.ui_thread.is_alive():
+            self.ui_thread.stop(timeout)
+        if self.executor is not None:
+            self.executor.close(wait=True)
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+        if self.rest is not None:
+            self.rest.close()
+        if self.journal is not None:
+            self.journal.close()
+        if self._jlock is not None:
+            self._jlock.release()
+            self._jlock = None
+        if self._own_sim and self.sim is not None:
+            self.sim.stop()
+
+    def __enter__(self) -> Kit:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "stopped"
+        return f"<Kit {self.settings.env} {state} positions={len(self._views())}>"
+
+    # ================================================================== commands
+    def _post(self, event: object, wait: bool) -> None:
+        t = self.monitor_thread
+        if t is None or not self._running:
+            raise RuntimeError("the kit is not running; call kit.start() first")
+        t.post(event)
+        if wait:
+            t.barrier(timeout=10.0)
+
+    def protect(self, ticker: str, *, wait: bool = True, **rules: Any) -> None:
+        """Arm rules on a held position, e.g. ``protect(t, stop=0.10, take_profit=0.15, trailing=0.05)``.
+
+        Dollar arguments: ``stop``/``take_profit`` are distances from the entry price, ``stop_price``/
+        ``take_profit_price`` absolute levels, ``*_fraction`` fractions of entry; ``trailing`` (with optional
+        ``trailing_activation``), ``break_even_after``, ``exit_before_close_s``, ``time_exit_at_ns``,
+        ``trigger_source`` (bid|last|mid), ``stale_policy`` (hold|confirm|fire). Raises RuleError at once when a
+        rule cannot apply to the position.
+        """
+        p = self._protection(**rules)
+        view = self._view(ticker)
+        if view is None:
+            raise RuleError(f"no open position in {ticker}; open one first (or wait for reconciliation)")
+        if view.entry_price is not None:
+            p.resolve(view.entry_price)  # raises RuleError with the reason
+        self._post(Protect(ticker, p), wait)
+
+    def _protection(self, **rules: Any) -> Protection:
+        s = self.settings
+        rules.setdefault("stale_policy", s.stale_policy)
+        rules.setdefault("stale_after_s", s.websocket_price_cache_stale_secs)
+        rules.setdefault("max_attempts", s.exit_max_attempts)
+        if s.exit_max_slippage is not None:
+            rules.setdefault("max_slippage", s.exit_max_slippage)
+        try:
+            return protection(**rules)
+        except TypeError as exc:
+            raise RuleError(f"unknown rule argument: {exc}") from None
+
+    def unprotect(self, ticker: str, *, wait: bool = True) -> None:
+        self._post(Unprotect(ticker), wait)
+
+    def flatten(self, ticker: str, *, wait: bool = True) -> None:
+        """Exit the whole position now with an aggressive IOC reduce-only order."""
+        if self._view(ticker) is None:
+            raise RuleError(f"no open position in {ticker}")
+        self._post(Flatten(ticker, "manual"), wait)
+
+    def pause(self) -> None:
+        """Stop starting new exits (orders already sent still resolve)."""
+        self._post(SetPaused(True), True)
+
+    def resume(self) -> None:
+        self._post(SetPaused(False), True)
+
+    def reconcile_now(self) -> None:
+        if self.strategy_thread is not None:
+            self.strategy_thread.reconcile_now()
+
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until the monitor has processed everything posted so far."""
+        return self.monitor_thread.barrier(timeout) if self.monitor_thread else False
+
+    def on_update(self, fn: Callable[[KitSnapshot], None]) -> Callable[[], None]:
+        """Call ``fn(snapshot)`` on every UI update; returns a function that removes it."""
+        if self.ui_thread is None:
+            raise RuntimeError("the kit is not started")
+        self.ui_thread.add_listener(fn)
+        ui = self.ui_thread
+        return lambda: ui.remove_listener(fn)
+
+    # ================================================================== reading
+    def _views(self) -> tuple[PositionView, ...]:
+        return self.monitor_thread.snapshot if self.monitor_thread is not None else ()
+
+    def _view(self, ticker: str) -> PositionView | None:
+        if self.monitor_thread is not None and self._running:
+            self.monitor_thread.barrier(5.0)
+        return next((v for v in self._views() if v.ticker == ticker), None)
+
+    def snapshot(self) -> KitSnapshot:
+        """The latest snapshot (built now if the UI thread has none yet)."""
+        if self.ui_thread is not None and self.ui_thread.latest is not None:
+            return self.ui_thread.latest
+        return self._build_snapshot()
+
+    def positions(self) -> pd.DataFrame:
+        """Open positions with their rules, levels, guard state and price age (floats in dollars, for display)."""
+        from kalshikit.live.frames import positions_frame
+
+        return positions_frame(self._views(), time.time_ns())
+
+    def prices(self) -> pd.DataFrame:
+        """The price cache: one row per market with bid/ask/last, age and staleness."""
+        from kalshikit.live.frames import prices_frame
+
+        quotes = self.cache.snapshot() if self.cache else {}
+        stale_ns = self.cache.stale_after_ns if self.cache else 60 * NS_PER_S
+        return prices_frame(quotes, time.time_ns(), stale_ns)
+
+    def decisions(self) -> pd.DataFrame:
+        from kalshikit.live.frames import records_frame
+
+        return records_frame(self.monitor_thread.decisions if self.monitor_thread else [])
+
+    def trades(self) -> pd.DataFrame:
+        """Closed positions of this session: entry, exit, reason, P&L."""
+        from kalshikit.live.frames import records_frame
+
+        return records_frame(self.monitor_thread.closed if self.monitor_thread else [])
+
+    def alerts(self) -> list[Any]:
+        from kalshikit.core.actions import Alert
+
+        return [a for a in (self.monitor_thread.recent if self.monitor_thread else ()) if isinstance(a, Alert)]
+
+    def status(self) -> dict[str, Any]:
+        snap = self.snapshot()
+        return {
+            "env": snap.env,
+            "running": snap.running,
+            "paused": snap.paused,
+            "positions": len(snap.positions),
+            "connection": snap.connection,
+            "monitor": snap.monitor,
+            "strategy": snap.strategy,
+            "rest": snap.rest,
+        }
+
+    # ================================================================== snapshot building (UIUpdate thread)
+    def _build_snapshot(self) -> KitSnapshot:
+        now = time.time_ns()
+        views = self._views()
+        mt = self.monitor_thread
+        st = self.strategy_thread
+        conn = self.ws.metrics.snapshot(now) if self.ws is not None else {"state": "disabled"}
+        day_start = int(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()) * NS_PER_S
+        closed_today = [c for c in (mt.closed if mt else []) if c.closed_ns >= day_start]
+        return KitSnapshot(
+            now_ns=now,
+            env=self.settings.env,
+            running=self._running,
+            paused=bool(self.monitor and self.monitor.paused),
+            positions=views,
+            connection=conn,
+            rest=self.rest.metrics() if self.rest is not None else {},
+            monitor={
+                "events_fed": mt.events_fed if mt else 0,
+                "sweeps": mt.sweeps if mt else 0,
+                "inbox": self._inbox.qsize() if hasattr(self, "_inbox") else 0,
+                "exits_sent": self.executor.sent if self.executor else 0,
+                "exits_failed": self.executor.failed if self.executor else 0,
+                "last_error": mt.last_error if mt else "",
+                "uptime_s": (now - self.started_ns) / NS_PER_S if self.started_ns else 0.0,
+            },
+            strategy={
+                "name": getattr(self.strategy, "name", "?"),
+                "cycles": st.cycles if st else 0,
+                "reconciles": st.reconciles if st else 0,
+                "errors": st.errors if st else 0,
+                "last_error": st.last_error if st else "",
+            },
+            recent=tuple(list(mt.recent)[-20:]) if mt else (),
+            realized_today=sum(c.realized - c.fees for c in closed_today),
+            fees_today=sum(c.fees for c in closed_today),
+            unrealized=sum(v.unrealized or 0 for v in views),
+        )
+
+    def _strategy_context(self) -> StrategyContext:
+        quotes = self.cache.snapshot() if self.cache else {}
+        now = time.time_ns()
+        stale = frozenset(t for t, q in quotes.items() if self.cache and now - q.recv_ns > self.cache.stale_after_ns)
+        return StrategyContext(now_ns=now, quotes=quotes, positions=self._views(), balance=None, stale=stale)
+
+    def _daily_report(self, day: str) -> dict[str, Any]:
+        start = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) * NS_PER_S
+        closed = self.journal.closed_positions(start) if self.journal is not None else []
+        closed = [c for c in closed if c["closed_ns"] < start + 86_400 * NS_PER_S]
+        snap = self.ui_thread.latest if self.ui_thread is not None else None
+        return {
+            "day": day,
+            "env": self.settings.env,
+            "closed_positions": closed,
+            "realized": sum(c["realized"] for c in closed),
+            "fees": sum(c["fees"] for c in closed),
+            "net": sum(c["realized"] - c["fees"] for c in closed),
+            "exits_by_reason": _count_by(closed, "reason"),
+            "open_positions": len(snap.positions) if snap else None,
+            "connection": snap.connection if snap else None,
+            "units": "money in micro-dollars, prices in $0.0001, counts in 1/100 contract",
+        }
+
+
+def _count_by(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r[key]] = out.get(r[key], 0) + 1
+    return out

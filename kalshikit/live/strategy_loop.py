@@ -1,0 +1,164 @@
+"""The StrategyLoop thread: strategy cycles every ``STRATEGY_LOOP_INTERVAL``, reconciliation every
+``RECONCILE_INTERVAL``, and subscription sync (the socket follows the markets the monitor holds).
+
+A strategy's intents become IOC (or resting, then cancelled) entry orders with deterministic client order ids;
+the monitor is told about each entry first, so its fills open a position with the intent's protection armed.
+Exceptions in a strategy are logged and counted; they never stop the loop or the exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kalshikit.core.actions import PlaceOrder, TrackOrder
+from kalshikit.live.executor import OrderExecutor
+from kalshikit.live.reconcile import reconcile
+from kalshikit.strategy.base import OrderIntent, Strategy, StrategyContext
+
+log = logging.getLogger("kalshikit.strategy")
+NS_PER_S = 1_000_000_000
+
+
+def entry_order(intent: OrderIntent, salt: str, seq: int) -> PlaceOrder:
+    """The order for an intent: buying YES is a bid at the limit; buying NO is an ask at 1 - limit (YES price).
+    ``salt`` must differ between sessions (journal salt + a session nonce) so ids never repeat."""
+    digest = hashlib.blake2b(f"{salt}|{intent.ticker}|{seq}".encode(), digest_size=6).hexdigest()
+    coid = f"kk-{digest}-en{seq}"
+    if intent.side == "yes":
+        book_side, yes_price = "bid", intent.limit_price
+    else:
+        book_side, yes_price = "ask", 10_000 - intent.limit_price
+    return PlaceOrder(
+        coid,
+        intent.ticker,
+        book_side,
+        yes_price,
+        intent.count,
+        "",
+        "entry",
+        seq,  # type: ignore[arg-type]
+        time_in_force=intent.time_in_force,
+        reduce_only=False,
+        purpose="entry",
+    )
+
+
+class StrategyLoopThread(threading.Thread):
+    def __init__(
+        self,
+        *,
+        strategy: Strategy,
+        executor: OrderExecutor,
+        post: Callable[[object], None],
+        held: Callable[[], frozenset[str]],
+        sync_subscriptions: Callable[[frozenset[str]], None],
+        context: Callable[[], StrategyContext],
+        strategy_interval: float,
+        reconcile_interval: float,
+        id_salt: str,
+        risk_check: Callable[[OrderIntent, StrategyContext], str | None] | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__(name="StrategyLoop", daemon=True)
+        self.strategy = strategy
+        self.executor = executor
+        self.post = post
+        self._held = held
+        self._sync = sync_subscriptions
+        self._context = context
+        self.strategy_ns = int(strategy_interval * NS_PER_S)
+        self.reconcile_ns = int(reconcile_interval * NS_PER_S)
+        self._salt = f"{id_salt}|{secrets.token_hex(4)}"
+        self._risk_check = risk_check
+        self._clock = clock_ns
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self.cycles = 0
+        self.reconciles = 0
+        self.errors = 0
+        self.last_error = ""
+        self.last_reconcile_ns = 0
+        self.decisions: list[dict[str, Any]] = []
+        self._entry_seq = 0
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    def reconcile_now(self) -> None:
+        """Ask for a reconciliation at once (e.g. after the user traded on the website)."""
+        self.last_reconcile_ns = 0
+        self._kick.set()
+
+    def run(self) -> None:
+        next_strategy = self._clock()
+        next_reconcile = self._clock()
+        while not self._stop.is_set():
+            now = self._clock()
+            if now >= next_reconcile or self.last_reconcile_ns == 0:
+                self._reconcile()
+                next_reconcile = self._clock() + self.reconcile_ns
+            if now >= next_strategy:
+                self._cycle()
+                next_strategy = self._clock() + self.strategy_ns
+            wait = (min(next_strategy, next_reconcile) - self._clock()) / NS_PER_S
+            self._kick.wait(max(0.0, wait))
+            self._kick.clear()
+
+    def _reconcile(self) -> None:
+        try:
+            report = reconcile(self.executor.rest, self.post, self._held(), clock_ns=self._clock)
+            self.reconciles += 1
+            self.last_reconcile_ns = self._clock()
+            log.debug("reconciled %d positions, %d markets in %.3f s", report.positions, report.markets, report.took_s)
+        except Exception as exc:  # REST down: try again next interval; exits keep running on the socket
+            self.errors += 1
+            self.last_error = f"reconcile: {type(exc).__name__}: {exc}"
+            self.last_reconcile_ns = self._clock()
+            log.warning("reconciliation failed: %s", exc)
+        self._sync(self._held())
+
+    def _cycle(self) -> None:
+        self.cycles += 1
+        try:
+            ctx = self._context()
+            intents = list(self.strategy.decide(ctx))
+        except Exception as exc:
+            self.errors += 1
+            self.last_error = f"strategy {getattr(self.strategy, 'name', '?')}: {type(exc).__name__}: {exc}"
+            log.exception("strategy cycle failed")
+            return
+        for intent in intents:
+            self._enter(intent, ctx)
+
+    def _enter(self, intent: OrderIntent, ctx: StrategyContext) -> None:
+        refusal = self._risk_check(intent, ctx) if self._risk_check is not None else None
+        record = {
+            "ns": self._clock(),
+            "ticker": intent.ticker,
+            "side": intent.side,
+            "count": intent.count,
+            "limit": intent.limit_price,
+            "reason": intent.reason,
+            "action": "refused" if refusal else "sent",
+            "why": refusal or "",
+        }
+        self.decisions.append(record)
+        if refusal:
+            log.info("entry %s %s refused: %s", intent.ticker, intent.side, refusal)
+            return
+        self._entry_seq += 1
+        order = entry_order(intent, self._salt, self._entry_seq)
+        track = TrackOrder(
+            order.client_order_id, order.ticker, order.book_side, order.count, "entry", intent.protection
+        )
+        self.executor.enter(order, lambda: self.post(track))
+        self._sync(self._held() | {intent.ticker})
