@@ -169,8 +169,24 @@ class Settings:
         return mask_key_id(self.api_key_id)
 
     def validate(self) -> None:
-        """Check cross-field rules; raise :class:`ConfigError` naming the variables involved."""
+        """Check every field and the cross-field rules; raise :class:`ConfigError` naming the variables involved."""
         problems: list[str] = []
+        for name in _SECONDS_FIELDS:
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                problems.append(f"{ENV_VARS[name]}={v!r} is not valid; allowed: a number of seconds > 0")
+        for name, value, choices in (
+            ("env", self.env, ENVIRONMENTS),
+            ("stale_policy", self.stale_policy, STALE_POLICIES),
+        ):
+            if value not in choices:
+                problems.append(f"{ENV_VARS[name]}={value!r} is not valid; allowed: {' | '.join(choices)}")
+        attempts = self.exit_max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            problems.append(f"EXIT_MAX_ATTEMPTS={attempts!r} is not valid; allowed: a whole number >= 1")
+        slip = self.exit_max_slippage
+        if slip is not None and not (isinstance(slip, int | float) and math.isfinite(slip) and 0 < slip <= 1):
+            problems.append(f"EXIT_MAX_SLIPPAGE={slip!r} is not valid; allowed: dollars in (0, 1] or None")
         if self.websocket_max_reconnect_delay < self.websocket_reconnect_delay:
             problems.append(
                 f"WEBSOCKET_MAX_RECONNECT_DELAY={self.websocket_max_reconnect_delay:g} is smaller than "
@@ -222,19 +238,31 @@ def read_env_file(path: Path) -> dict[str, str]:
         value = value.strip()
         if value[:1] in ("'", '"'):
             quote = value[0]
+            body = value[1:]
             # Allow multi-line quoted values (a PEM pasted into KALSHI_PRIVATE_KEY).
-            while not (len(value) > 1 and value.endswith(quote)) and i < len(lines):
-                value += "\n" + lines[i]
+            while (end := _closing_quote(body, quote)) < 0 and i < len(lines):
+                body += "\n" + lines[i]
                 i += 1
-            if not (len(value) > 1 and value.endswith(quote)):
+            if end < 0:
                 raise ConfigError(f"{path}: unterminated quoted value for {key}")
-            value = value[1:-1]
+            rest = body[end + 1 :].strip()
+            if rest and not rest.startswith("#"):
+                raise ConfigError(f"{path}:{i}: unexpected text after the closing quote of {key}")
+            value = body[:end]
             if quote == '"':
                 value = value.replace("\\n", "\n")
         else:
             value = value.split(" #", 1)[0].strip()
         out[key] = value
     return out
+
+
+def _closing_quote(text: str, quote: str) -> int:
+    """Index of the quote that closes a value (a backslash-escaped ``\\"`` does not close a double-quoted one)."""
+    j = text.find(quote)
+    while quote == '"' and j > 0 and text[j - 1] == "\\":
+        j = text.find(quote, j + 1)
+    return j
 
 
 class _Reader:
@@ -306,6 +334,19 @@ def _dollars(s: str) -> float:
         raise ValueError
     return v
 
+
+_SECONDS_FIELDS = (
+    "strategy_loop_interval",
+    "stop_loss_check_interval",
+    "ui_update_interval",
+    "reconcile_interval",
+    "websocket_reconnect_delay",
+    "websocket_max_reconnect_delay",
+    "websocket_price_cache_stale_secs",
+    "http_timeout",
+    "reads_per_second",
+    "writes_per_second",
+)
 
 # Map of field name -> environment variable, used to route keyword overrides and to document the settings.
 ENV_VARS: dict[str, str] = {
@@ -386,7 +427,12 @@ def _build(values: Mapping[str, str], overrides: Mapping[str, Any]) -> Settings:
     key_path_raw = merged.get("KALSHI_PRIVATE_KEY_PATH", "").strip()
     key_pem = merged.get("KALSHI_PRIVATE_KEY", "").strip()
     key_path = Path(key_path_raw).expanduser() if key_path_raw else None
-    if key_path is not None and not key_path.is_file():
+    if "-----BEGIN" in key_path_raw:
+        r.problems.append(
+            "KALSHI_PRIVATE_KEY_PATH holds PEM key text, not a file path; put the text in KALSHI_PRIVATE_KEY "
+            "or point KALSHI_PRIVATE_KEY_PATH at the key file"
+        )
+    elif key_path is not None and not key_path.is_file():
         r.problems.append(
             f"KALSHI_PRIVATE_KEY_PATH={key_path_raw!r} does not exist or is not a file; point it at the .key/.pem "
             "file Kalshi let you download when you created the API key"

@@ -62,6 +62,8 @@ def _parse_decimal(text: str, max_decimals: int, what: str) -> int:
         raise UnitError(f"{what} {text!r} is not a plain decimal number")
     if not (whole + frac).isascii():
         raise UnitError(f"{what} {text!r} is not a plain decimal number")
+    if len(whole) > 30:  # also keeps int() below its 4300-digit limit, which would raise a bare ValueError
+        raise UnitError(f"{what} {text[:24]!r}... has too many digits ({len(whole)})")
     if len(frac) > max_decimals:
         extra = frac[max_decimals:]
         if extra.strip("0"):
@@ -129,9 +131,11 @@ def parse_count(text: str | int) -> int:
         raise UnitError(f"count must be a decimal string or integer, got {text!r}")
     if isinstance(text, int):
         return text * COUNT_SCALE
+    if not isinstance(text, str):
+        raise UnitError(f"count must be a decimal string or integer, got {type(text).__name__} {text!r}")
     # Fast path: "<digits>.<2 digits>", as Kalshi always sends in responses.
     digits = text.replace(".", "", 1)
-    if digits.isdigit() and digits.isascii() and len(text) > 3 and text[-3] == ".":
+    if digits.isdigit() and digits.isascii() and 3 < len(text) < 32 and text[-3] == ".":
         return int(digits)
     return _parse_decimal(text, 2, "count")
 

@@ -40,6 +40,7 @@ from kalshikit.units import (
     NS_PER_MS,
     NS_PER_S,
     ONE_DOLLAR,
+    cents_to_price,
     parse_count,
     parse_dollars_to_money,
     parse_price,
@@ -201,6 +202,7 @@ class _DeltaMsg(msgspec.Struct, gc=False):
     delta: int | None = None
     client_order_id: str | None = None
     ts_ms: int | None = None
+    ts: str | None = None  # RFC3339, deprecated; used only when ts_ms is absent
 
 
 class _TradeMsg(msgspec.Struct, gc=False):
@@ -300,50 +302,50 @@ class _OkMsg(msgspec.Struct, gc=False):
     market_ids: list[str] | None = None
 
 
-class _F(msgspec.Struct, tag_field="type", gc=False):
+class _F(msgspec.Struct, tag_field="type", kw_only=True, gc=False):
     sid: int = 0
     seq: int = 0
     id: int = 0
 
 
 class _TickerF(_F, tag="ticker"):
-    msg: _TickerMsg = msgspec.field(default_factory=lambda: _TickerMsg(""))
+    msg: _TickerMsg
 
 
 class _SnapshotF(_F, tag="orderbook_snapshot"):
-    msg: _SnapshotMsg = msgspec.field(default_factory=lambda: _SnapshotMsg(""))
+    msg: _SnapshotMsg
 
 
 class _DeltaF(_F, tag="orderbook_delta"):
-    msg: _DeltaMsg = msgspec.field(default_factory=lambda: _DeltaMsg("", ""))
+    msg: _DeltaMsg
 
 
 class _TradeF(_F, tag="trade"):
-    msg: _TradeMsg = msgspec.field(default_factory=lambda: _TradeMsg(""))
+    msg: _TradeMsg
 
 
 class _FillF(_F, tag="fill"):
-    msg: _FillMsg = msgspec.field(default_factory=lambda: _FillMsg("", "", ""))
+    msg: _FillMsg
 
 
 class _PositionF(_F, tag="market_position"):
-    msg: _PositionMsg = msgspec.field(default_factory=lambda: _PositionMsg(""))
+    msg: _PositionMsg
 
 
 class _UserOrderF(_F, tag="user_order"):
-    msg: _UserOrderMsg = msgspec.field(default_factory=lambda: _UserOrderMsg("", "", ""))
+    msg: _UserOrderMsg
 
 
 class _LifecycleF(_F, tag="market_lifecycle_v2"):
-    msg: _LifecycleMsg = msgspec.field(default_factory=lambda: _LifecycleMsg("", ""))
+    msg: _LifecycleMsg
 
 
 class _LifecycleV1F(_F, tag="market_lifecycle"):
-    msg: _LifecycleMsg = msgspec.field(default_factory=lambda: _LifecycleMsg("", ""))
+    msg: _LifecycleMsg
 
 
 class _SubscribedF(_F, tag="subscribed"):
-    msg: _SubscribedMsg = msgspec.field(default_factory=lambda: _SubscribedMsg("", 0))
+    msg: _SubscribedMsg
 
 
 class _OkF(_F, tag="ok"):
@@ -355,7 +357,7 @@ class _UnsubscribedF(_F, tag="unsubscribed"):
 
 
 class _ErrorF(_F, tag="error"):
-    msg: _ErrorMsg = msgspec.field(default_factory=lambda: _ErrorMsg(0))
+    msg: _ErrorMsg
 
 
 _Frame = (
@@ -423,8 +425,13 @@ def _price_or_cents(dollars: str | None, cents: int | None) -> int | None:
     if dollars:
         return _price(dollars)
     if cents is not None:
-        return cents * CENT
+        return cents_to_price(cents)
     return None
+
+
+def _legacy_cents(cents: int | None) -> int | None:
+    """Slow path of the inlined legacy-cent checks: None stays None, anything outside 0..100 raises UnitError."""
+    return None if cents is None else cents_to_price(cents)
 
 
 def _count_or_int(fp: str | None, legacy: int | None) -> int | None:
@@ -436,7 +443,7 @@ def _count_or_int(fp: str | None, legacy: int | None) -> int | None:
 
 
 def _level_price(p: str | int) -> int:
-    return _price(p) if isinstance(p, str) else p * CENT
+    return _price(p) if isinstance(p, str) else cents_to_price(p)
 
 
 def _level_count(c: str | int) -> int:
@@ -484,14 +491,16 @@ def _quote(f: _TickerF, recv_ns: int) -> Quote:
         if bid is None:
             bid = parse_price(s)
     else:
-        bid = m.yes_bid * CENT if m.yes_bid is not None else None
+        c = m.yes_bid
+        bid = c * CENT if c is not None and 0 <= c <= 100 else _legacy_cents(c)
     s = m.yes_ask_dollars
     if s:
         ask = pt.get(s)
         if ask is None:
             ask = parse_price(s)
     else:
-        ask = m.yes_ask * CENT if m.yes_ask is not None else None
+        c = m.yes_ask
+        ask = c * CENT if c is not None and 0 <= c <= 100 else _legacy_cents(c)
     # "0.0000" bid / "1.0000" ask (or legacy 0 / 100 / 0) mean that side of the book is empty.
     if not bid:
         bid = None
@@ -503,7 +512,8 @@ def _quote(f: _TickerF, recv_ns: int) -> Quote:
         if last is None:
             last = parse_price(s)
     else:
-        last = m.price * CENT if m.price else None
+        c = m.price
+        last = c * CENT if c is not None and 0 <= c <= 100 else _legacy_cents(c)
     if not last:
         last = None
     s = m.yes_bid_size_fp
@@ -551,9 +561,11 @@ def _delta(f: _DeltaF, recv_ns: int) -> BookDelta:
     if price is None or delta is None:
         raise msgspec.ValidationError("orderbook_delta needs price_dollars/price and delta_fp/delta")
     side: Side = m.side  # type: ignore[assignment]
-    return BookDelta(
-        m.market_ticker, side, price, delta, f.sid, f.seq, m.client_order_id, _exchange_ns(m.ts_ms, None), recv_ns
-    )
+    if m.ts_ms is not None:
+        exchange_ns = m.ts_ms * NS_PER_MS
+    else:
+        exchange_ns = parse_rfc3339_ns(m.ts) if m.ts else 0
+    return BookDelta(m.market_ticker, side, price, delta, f.sid, f.seq, m.client_order_id, exchange_ns, recv_ns)
 
 
 def _trade(f: _TradeF, recv_ns: int) -> Trade:
@@ -646,7 +658,7 @@ def _user_order(f: _UserOrderF, recv_ns: int) -> OrderUpdate:
 def _lifecycle(f: _LifecycleF | _LifecycleV1F, recv_ns: int) -> Lifecycle:
     m = f.msg
     sv = m.settlement_value
-    settlement = None if sv is None or sv == "" else (_price(sv) if isinstance(sv, str) else sv * CENT)
+    settlement = None if sv is None or sv == "" else (_price(sv) if isinstance(sv, str) else cents_to_price(sv))
     ts_s = m.settled_ts or m.determination_ts
     return Lifecycle(
         ticker=m.market_ticker,
