@@ -1,0 +1,534 @@
+"""Generate realistic synthetic Kalshi WebSocket tapes (current or legacy wire format), deterministic for a seed.
+
+Model, per market: a fair YES probability ``p = Φ(S / sqrt(h·(τ+1)))`` where ``S`` is a Brownian motion with
+occasional jumps (news), ``τ`` the seconds to close and ``h`` a per-market horizon factor. Like a real short-dated
+binary, the price wanders, jumps, and converges to 0 or 1 at close. Quotes sit on the market's price grid
+(``linear_cent``, or ``tapered_deci_cent`` with $0.001 ticks near 0 and 1), usually 1–3 ticks wide, sometimes wide or
+one-sided. Update times are bursty (quiet / normal / burst regimes; bursts after news; several updates a second at
+peaks). Trades produce ``trade`` frames and move last price, volume and open interest. At close the book empties
+(``"0.0000"`` / ``"1.0000"``), then ``determined`` (result from the last quote) and ``settled`` lifecycle frames follow.
+
+Frames come out in receive order. Receive time = exchange time + latency (tens of ms, with rare backlog episodes of
+seconds); each market's frames arrive in order, different markets' may interleave out of exchange order, as on the
+real feed. ``RawFrame.exchange_ns`` follows the reader's rule (see :class:`RawFrame`), so a tape written with
+:func:`write_synthetic_recording` reads back as exactly the same frames.
+"""
+
+from __future__ import annotations
+
+import calendar
+import heapq
+import math
+import os
+import random
+import time
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+import msgspec
+
+from kalshikit.core.grid import PriceGrid
+from kalshikit.errors import RecordingError
+from kalshikit.recording.format import RawFrame
+from kalshikit.recording.writer import RecordingWriter
+from kalshikit.units import NS_PER_S, format_price
+
+DEFAULT_START_NS = calendar.timegm((2026, 5, 11, 14, 0, 0, 0, 0, 0)) * NS_PER_S  # 2026-05-11T14:00:00Z
+SYNTHETIC_PATH = "<synthetic>"
+TICKER_SID, TRADE_SID, LIFECYCLE_SID = 1, 2, 3
+
+_ONE = 10_000
+_PRICE_STR = [format_price(p) for p in range(_ONE + 1)]
+_GRID_PRICES = {s: PriceGrid.named(s).prices() for s in ("linear_cent", "tapered_deci_cent")}
+_PRICE_RANGES = {
+    "linear_cent": (("0.0000", "1.0000", "0.0100"),),
+    "tapered_deci_cent": (
+        ("0.0000", "0.1000", "0.0010"),
+        ("0.1000", "0.9000", "0.0100"),
+        ("0.9000", "1.0000", "0.0010"),
+    ),
+}
+_SQRT2 = math.sqrt(2.0)
+
+# Update-rate regimes: (multiplier of rate_hz, mean duration in s, trade probability per update). Chosen with
+# equal odds, their time-weighted mean multiplier is 1, so rate_hz is the mean update rate per market.
+_REGIMES = ((0.25, 20.0, 0.15), (1.0, 30.0, 0.30), (4.0, 5.0, 0.50))
+_BURST = 2
+_JUMP_MEAN_S = 240.0  # mean time between news jumps, per market
+_JUMP_Z = 0.4  # jump size (std) in z units
+_EPISODE_MEAN_S = 400.0  # mean time between feed backlog episodes
+
+_THEMES = (
+    ("BTC", "Will Bitcoin be above ${strike:,} at {close}?", "Above ${strike:,}", (61_000, 62_500, 64_000, 65_500)),
+    ("RAIN", "Will it rain in Springfield by {close}?", "Rain by {close}", (0,)),
+    ("FED", "Will the Fed cut rates by at least {strike} bp at the next meeting?", "Cut of {strike}+ bp", (25, 50)),
+    ("GAME", "Will the Springfield Isotopes beat Shelbyville (game {strike})?", "Isotopes win", (1, 2, 3)),
+)
+
+
+@dataclass(frozen=True)
+class SyntheticMarket:
+    """One generated market, as its ``created`` lifecycle frame describes it."""
+
+    ticker: str
+    event_ticker: str
+    market_id: str
+    title: str
+    yes_sub_title: str
+    no_sub_title: str
+    open_ns: int
+    close_ns: int
+    price_level_structure: str
+    price_ranges: tuple[tuple[str, str, str], ...]  # (start, end, step) dollar strings, as Kalshi sends them
+    initial_price: int  # fair YES price at open, price units ($0.0001)
+
+    @property
+    def grid(self) -> PriceGrid:
+        return PriceGrid.named(self.price_level_structure)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    market: SyntheticMarket
+    horizon: float  # h: larger = calmer
+    z0: float
+
+
+def _check_args(markets: int, duration_s: float, rate_hz: float) -> None:
+    if isinstance(markets, bool) or not isinstance(markets, int) or not 1 <= markets <= 100_000:
+        raise RecordingError(f"markets must be an int in 1..100000; got {markets!r}")
+    if not isinstance(duration_s, int | float) or not 1 <= duration_s <= 366 * 86_400:
+        raise RecordingError(f"duration_s must be 1 s .. 1 year; got {duration_s!r}")
+    if not isinstance(rate_hz, int | float) or not 0 < rate_hz <= 1_000:
+        raise RecordingError(f"rate_hz must be in (0, 1000] updates/s per market; got {rate_hz!r}")
+
+
+def _uuid(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+
+
+def _specs(markets: int, duration_s: float, seed: int, start_ns: int, legacy: bool) -> list[_Spec]:
+    rng = random.Random(f"kalshikit-synthetic-markets:{seed}")
+    start_s = start_ns // NS_PER_S
+    end_s = start_s + max(1, int(duration_s))
+    day = time.strftime("%y%b%d", time.gmtime(start_s)).upper()
+    out: list[_Spec] = []
+    for i in range(markets):
+        code, title_t, sub_t, strikes = _THEMES[i % len(_THEMES)]
+        strike = strikes[(i // len(_THEMES)) % len(strikes)]
+        early = markets > 2 and i % 3 == 2
+        close_s = start_s + max(1, int(duration_s * rng.uniform(0.6, 0.9))) if early else end_s
+        close_txt = time.strftime("%H:%M UTC", time.gmtime(close_s))
+        event = f"KXSYN{code}-{day}{time.strftime('%H%M', time.gmtime(close_s))}"
+        ticker = f"{event}-{'T' if code == 'BTC' else 'M'}{strike if code != 'RAIN' else i + 1}-{i + 1:02d}"
+        structure = "linear_cent" if legacy or i % 2 == 0 else "tapered_deci_cent"
+        if structure == "tapered_deci_cent" and i % 4 == 1:
+            p0 = rng.uniform(0.03, 0.09) if rng.random() < 0.5 else rng.uniform(0.91, 0.97)
+        else:
+            p0 = rng.uniform(0.3, 0.7)
+        market = SyntheticMarket(
+            ticker=ticker,
+            event_ticker=event,
+            market_id=_uuid(rng),
+            title=f"{title_t.format(strike=strike, close=close_txt)} (synthetic)",
+            yes_sub_title=sub_t.format(strike=strike, close=close_txt),
+            no_sub_title=f"Not: {sub_t.format(strike=strike, close=close_txt)}",
+            open_ns=start_s * NS_PER_S,
+            close_ns=close_s * NS_PER_S,
+            price_level_structure=structure,
+            price_ranges=_PRICE_RANGES[structure],
+            initial_price=round(p0 * _ONE),
+        )
+        out.append(_Spec(market, math.exp(rng.uniform(math.log(2.0), math.log(20.0))), NormalDist().inv_cdf(p0)))
+    return out
+
+
+def synthetic_markets(
+    markets: int = 6, duration_s: float = 600, seed: int = 7, start_ns: int | None = None, legacy: bool = False
+) -> list[SyntheticMarket]:
+    """The markets :func:`synthetic_frames` generates for the same arguments (ticker, event, title, times, grid)."""
+    _check_args(markets, duration_s, 1.0)
+    t0 = DEFAULT_START_NS if start_ns is None else start_ns
+    return [s.market for s in _specs(markets, duration_s, seed, t0, legacy)]
+
+
+def _created_frame(m: SyntheticMarket, seq: int) -> str:
+    msg = {
+        "market_ticker": m.ticker,
+        "event_type": "created",
+        "open_ts": m.open_ns // NS_PER_S,
+        "close_ts": m.close_ns // NS_PER_S,
+        "price_level_structure": m.price_level_structure,
+        "price_ranges": [{"start": a, "end": b, "step": c} for a, b, c in m.price_ranges],
+        "additional_metadata": {
+            "name": m.title,
+            "title": m.title,
+            "yes_sub_title": m.yes_sub_title,
+            "no_sub_title": m.no_sub_title,
+            "rules_primary": f"If {m.yes_sub_title} at {m.close_ns // NS_PER_S} (unix time), the market resolves to "
+            "Yes. Synthetic market generated by kalshikit; it never traded anywhere.",
+            "rules_secondary": "",
+            "can_close_early": False,
+            "event_ticker": m.event_ticker,
+            "expected_expiration_ts": m.close_ns // NS_PER_S,
+        },
+    }
+    frame = {"type": "market_lifecycle_v2", "sid": LIFECYCLE_SID, "seq": seq, "msg": msg}
+    return msgspec.json.encode(frame).decode()
+
+
+class _State:
+    """Mutable per-market simulation state (prices in $0.0001, counts in 1/100 contract, times in µs)."""
+
+    __slots__ = (
+        "ask",
+        "ask_size",
+        "bid",
+        "bid_size",
+        "grid",
+        "horizon",
+        "last",
+        "last_recv",
+        "last_size",
+        "last_us",
+        "m",
+        "next_jump_us",
+        "notional",
+        "oi",
+        "p",
+        "regime",
+        "regime_end_us",
+        "result",
+        "s",
+        "ticker_prefix",
+        "trade_prefix",
+        "volume",
+    )
+
+    def __init__(self, spec: _Spec, t0_us: int, regime_end_us: int, next_jump_us: int) -> None:
+        m = spec.market
+        self.m = m
+        self.horizon = spec.horizon
+        self.grid: list[int] = _GRID_PRICES[m.price_level_structure]
+        close_s = (m.close_ns - m.open_ns) / NS_PER_S
+        self.s = spec.z0 * math.sqrt(spec.horizon * (close_s + 1.0))  # the underlying random walk
+        self.p = m.initial_price / _ONE  # fair YES probability
+        self.bid = self.bid_size = self.ask_size = 0
+        self.ask = _ONE
+        self.last = self.last_size = self.volume = self.oi = 0
+        self.notional = 0  # traded money, micro-dollars
+        self.result = ""
+        self.last_us = t0_us
+        self.last_recv = 0
+        self.regime = 1
+        self.regime_end_us = regime_end_us
+        self.next_jump_us = next_jump_us
+        self.ticker_prefix = (
+            f'{{"type":"ticker","sid":{TICKER_SID},"msg":{{"market_id":"{m.market_id}","market_ticker":"{m.ticker}",'
+        )
+        self.trade_prefix = f'"market_ticker":"{m.ticker}",'
+
+
+def synthetic_frames(
+    markets: int = 6,
+    duration_s: float = 600,
+    seed: int = 7,
+    start_ns: int | None = None,
+    rate_hz: float = 2.0,
+    legacy: bool = False,
+) -> Iterator[RawFrame]:
+    """Yield a synthetic tape in receive order as :class:`RawFrame` (``path`` ``"<synthetic>"``, ``line`` 1, 2, ...).
+
+    ``markets`` markets open at ``start_ns`` (default 2026-05-11T14:00:00Z; never the wall clock, so a seed always
+    gives the same bytes) and close within ``duration_s`` seconds. ``rate_hz`` is the mean ticker update rate per
+    market. ``legacy=True`` emits the pre-2026 integer-cent ticker and trade frames (all markets on ``linear_cent``).
+    """
+    _check_args(markets, duration_s, rate_hz)
+    t0_ns = DEFAULT_START_NS if start_ns is None else start_ns
+    if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
+        raise RecordingError(f"start_ns must be a non-negative int (ns UTC); got {start_ns!r}")
+    specs = _specs(markets, duration_s, seed, t0_ns, legacy)
+    return _generate(specs, seed, t0_ns, float(rate_hz), legacy)
+
+
+def _generate(specs: list[_Spec], seed: int, t0_ns: int, rate_hz: float, legacy: bool) -> Iterator[RawFrame]:
+    rng = random.Random(f"kalshikit-synthetic-tape:{seed}")
+    rand, gauss, expo, bits = rng.random, rng.gauss, rng.expovariate, rng.getrandbits
+    erf, sqrt = math.erf, math.sqrt
+    ps = _PRICE_STR
+    t0_us = t0_ns // 1_000
+
+    states: list[_State] = []
+    events: list[tuple[int, int, int, int]] = []  # (time_us, order, kind, market index)
+    order = 0
+    for i, spec in enumerate(specs):
+        regime_end = t0_us + int(expo(1.0 / _REGIMES[1][1]) * 1e6)
+        st = _State(spec, t0_us, regime_end, t0_us + int(expo(1.0 / _JUMP_MEAN_S) * 1e6))
+        states.append(st)
+        events.append((t0_us + 1_000 + int(rand() * 300_000), order, 0, i))
+        order += 1
+    heapq.heapify(events)
+
+    pending: list[tuple[int, int, str, int]] = []  # (recv_ns, order, raw, exchange_ns or -1)
+    sent = 0
+    carry = -1  # exchange time of the last emitted frame that had one
+    episode_start = episode_len = 0
+    episode_peak = 0.0
+    next_episode_us = t0_us + int(expo(1.0 / _EPISODE_MEAN_S) * 1e6)
+    sec_cache: dict[int, str] = {}
+    heappop = heapq.heappop
+    seq = {TRADE_SID: 0, LIFECYCLE_SID: 0}
+
+    sid_recv = {TICKER_SID: 0, TRADE_SID: 0, LIFECYCLE_SID: 0}
+
+    def push(st: _State, t_us: int, raw: str, ex_ns: int, sid: int) -> None:
+        """Queue a frame for delivery: after its latency, after the market's previous frame, and after the previous
+        frame of its sid when that sid is sequenced (a subscription's frames arrive in ``seq`` order)."""
+        nonlocal order, episode_start, episode_len, episode_peak, next_episode_us
+        if t_us >= next_episode_us:
+            episode_start, episode_len = t_us, int(rng.uniform(3.0, 10.0) * 1e6)
+            episode_peak = rng.uniform(0.3, 2.5)
+            next_episode_us = t_us + episode_len + int(expo(1.0 / _EPISODE_MEAN_S) * 1e6)
+        lat = 0.035 + expo(60.0)  # seconds: ~35 ms floor + jitter (mean ~17 ms)
+        age = t_us - episode_start
+        if age < episode_len:
+            lat += episode_peak * (1.0 - age / episode_len)
+        recv = t_us * 1_000 + int(lat * 1e9)
+        if recv <= st.last_recv:
+            recv = st.last_recv + 1_000
+        if sid != TICKER_SID:
+            if recv <= sid_recv[sid]:
+                recv = sid_recv[sid] + 1_000
+            sid_recv[sid] = recv
+        st.last_recv = recv
+        order += 1
+        heapq.heappush(pending, (recv, order, raw, ex_ns))
+
+    def drain(upto_ns: int) -> Iterator[RawFrame]:
+        nonlocal sent, carry
+        while pending and pending[0][0] <= upto_ns:
+            recv, _, raw, ex = heapq.heappop(pending)
+            if ex >= 0:
+                carry = ex
+            sent += 1
+            yield RawFrame(recv, raw, ex if ex >= 0 else (carry if carry >= 0 else recv), SYNTHETIC_PATH, sent)
+
+    def stamp(t_us: int) -> tuple[int, int, str]:
+        sec = t_us // 1_000_000
+        s = sec_cache.get(sec)
+        if s is None:
+            if len(sec_cache) > 4_096:
+                sec_cache.clear()
+            s = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+            sec_cache[sec] = s
+        return sec, t_us // 1_000, f"{s}.{t_us % 1_000_000:06d}Z"
+
+    def ticker_frame(st: _State, t_us: int) -> None:
+        sec, ms, iso = stamp(t_us)
+        if legacy:
+            raw = (
+                f'{st.ticker_prefix}"price":{st.last // 100},"yes_bid":{st.bid // 100},"yes_ask":{st.ask // 100},'
+                f'"volume":{st.volume // 100},"open_interest":{st.oi // 100},'
+                f'"dollar_volume":{st.notional // 1_000_000},"dollar_open_interest":{st.oi * st.last // 1_000_000},'
+                f'"ts":{sec}}}}}'
+            )
+            push(st, t_us, raw, sec * NS_PER_S, TICKER_SID)
+            return
+        bs = st.bid_size if st.bid else 0
+        az = st.ask_size if st.ask < _ONE else 0
+        v, oi, ls = st.volume, st.oi, st.last_size
+        raw = (
+            f'{st.ticker_prefix}"price_dollars":"{ps[st.last]}","yes_bid_dollars":"{ps[st.bid]}",'
+            f'"yes_ask_dollars":"{ps[st.ask]}","volume_fp":"{v // 100}.{v % 100:02d}",'
+            f'"open_interest_fp":"{oi // 100}.{oi % 100:02d}","dollar_volume":{st.notional // 1_000_000},'
+            f'"dollar_open_interest":{oi * st.last // 1_000_000},"yes_bid_size_fp":"{bs // 100}.{bs % 100:02d}",'
+            f'"yes_ask_size_fp":"{az // 100}.{az % 100:02d}","last_trade_size_fp":"{ls // 100}.{ls % 100:02d}",'
+            f'"ts":{sec},"ts_ms":{ms},"time":"{iso}"}}}}'
+        )
+        push(st, t_us, raw, ms * 1_000_000, TICKER_SID)
+
+    def trade_frame(st: _State, t_us: int, price: int, count: int, taker_yes: bool) -> None:
+        sec, ms, _ = stamp(t_us)
+        seq[TRADE_SID] += 1
+        h = f"{bits(128):032x}"
+        tid = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+        side = "yes" if taker_yes else "no"
+        if legacy:
+            raw = (
+                f'{{"type":"trade","sid":{TRADE_SID},"seq":{seq[TRADE_SID]},"msg":{{"trade_id":"{tid}",'
+                f'{st.trade_prefix}"yes_price":{price // 100},"no_price":{(_ONE - price) // 100},'
+                f'"count":{count // 100},"taker_side":"{side}","ts":{sec}}}}}'
+            )
+            push(st, t_us, raw, sec * NS_PER_S, TRADE_SID)
+            return
+        raw = (
+            f'{{"type":"trade","sid":{TRADE_SID},"seq":{seq[TRADE_SID]},"msg":{{"trade_id":"{tid}",'
+            f'{st.trade_prefix}"yes_price_dollars":"{ps[price]}","no_price_dollars":"{ps[_ONE - price]}",'
+            f'"count_fp":"{count // 100}.{count % 100:02d}","taker_side":"{side}","taker_outcome_side":"{side}",'
+            f'"taker_book_side":"{"bid" if taker_yes else "ask"}","is_block_trade":false,"ts":{sec},"ts_ms":{ms}}}}}'
+        )
+        push(st, t_us, raw, ms * 1_000_000, TRADE_SID)
+
+    def lifecycle_frame(st: _State, t_us: int, body: str) -> None:
+        seq[LIFECYCLE_SID] += 1
+        raw = (
+            f'{{"type":"market_lifecycle_v2","sid":{LIFECYCLE_SID},"seq":{seq[LIFECYCLE_SID]},'
+            f'"msg":{{"market_ticker":"{st.m.ticker}",{body}}}}}'
+        )
+        push(st, t_us, raw, -1, LIFECYCLE_SID)
+
+    def size() -> int:
+        c = (int(expo(1.0 / 120.0)) + 1) * 100
+        if not legacy and rand() < 0.1:
+            c += 1 + int(rand() * 99)
+        return c
+
+    # Every market's ``created`` frame comes first.
+    for st in states:
+        seq[LIFECYCLE_SID] += 1
+        push(st, t0_us, _created_frame(st.m, seq[LIFECYCLE_SID]), -1, LIFECYCLE_SID)
+
+    while events:
+        t_us, _, kind, idx = heapq.heappop(events)
+        upto = t_us * 1_000
+        while pending and pending[0][0] <= upto:  # deliver what has arrived by now (drain(), inlined: hot)
+            recv, _, raw, ex = heappop(pending)
+            if ex >= 0:
+                carry = ex
+            sent += 1
+            yield RawFrame(recv, raw, ex if ex >= 0 else (carry if carry >= 0 else recv), SYNTHETIC_PATH, sent)
+        st = states[idx]
+        close_us = st.m.close_ns // 1_000
+        if kind == 0:  # quote update
+            dt = (t_us - st.last_us) / 1e6
+            st.last_us = t_us
+            s = st.s + gauss(0.0, sqrt(dt))
+            tau = (close_us - t_us) / 1e6
+            scale = sqrt(st.horizon * (tau + 1.0))
+            if t_us >= st.next_jump_us:
+                s += _JUMP_Z * gauss(0.0, 1.0) * scale
+                st.next_jump_us = t_us + int(expo(1.0 / _JUMP_MEAN_S) * 1e6)
+                st.regime = _BURST
+                st.regime_end_us = t_us + int(expo(1.0 / _REGIMES[_BURST][1]) * 1e6)
+            elif t_us >= st.regime_end_us:
+                st.regime = int(rand() * 3)
+                st.regime_end_us = t_us + int(expo(1.0 / _REGIMES[st.regime][1]) * 1e6)
+            st.s = s
+            p_old = st.p
+            p = st.p = 0.5 * (1.0 + erf(s / scale / _SQRT2))
+            # The book: best bid at or below the fair price, best ask above, widened to k ticks.
+            g = st.grid
+            n = len(g)
+            i = bisect_right(g, p * _ONE) - 1
+            r = rand()
+            k = 1 if r < 0.55 else (2 if r < 0.85 else 3)
+            if rand() < 0.03:
+                k = 5 + int(rand() * 8)
+            j = int(rand() * k)
+            bi, ai = i - j, i + k - j
+            bid = g[bi] if bi >= 0 else 0
+            ask = g[ai] if ai < n else _ONE
+            if rand() < 0.01:
+                if rand() < 0.5:
+                    bid = 0
+                else:
+                    ask = _ONE
+            st.bid, st.ask = bid, ask
+            st.bid_size = size() if bid else 0
+            st.ask_size = size() if ask < _ONE else 0
+            mult, _, trade_p = _REGIMES[st.regime]
+            if rand() < trade_p:
+                bias = max(-0.3, min(0.3, (p - p_old) * 20.0))
+                taker_yes = rand() < 0.5 + bias
+                price = ask if taker_yes else bid
+                if 0 < price < _ONE:
+                    count = min(size(), st.ask_size if taker_yes else st.bid_size)
+                    st.last, st.last_size = price, count
+                    st.volume += count
+                    st.notional += price * count
+                    st.oi = max(0, st.oi + int((rand() * 2.0 - 0.5) * count))
+                    trade_frame(st, t_us, price, count, taker_yes)
+            ticker_frame(st, t_us)
+            rate = rate_hz * mult * (1.5 if tau < 0.1 * (close_us - t0_us) / 1e6 else 1.0)
+            nxt = t_us + max(1_000, int(expo(rate) * 1e6))
+            heapq.heappush(events, (nxt, order, 0, idx) if nxt < close_us else (close_us, order, 1, idx))
+            order += 1
+        elif kind == 1:  # close: the book empties
+            b, a = st.bid, st.ask
+            if b and a < _ONE:
+                mid2 = b + a
+            else:
+                mid2 = 2 * b if b else (2 * a if a < _ONE else _ONE)
+            st.result = "yes" if mid2 > _ONE or (mid2 == _ONE and st.p >= 0.5) else "no"
+            st.bid, st.ask = 0, _ONE
+            st.bid_size = st.ask_size = 0
+            ticker_frame(st, t_us)
+            heapq.heappush(events, (t_us + int(rng.uniform(2.0, 15.0) * 1e6), order, 2, idx))
+            order += 1
+        elif kind == 2:  # determined
+            res = st.result
+            lifecycle_frame(
+                st,
+                t_us,
+                f'"event_type":"determined","result":"{res}","settlement_value":"{ps[_ONE if res == "yes" else 0]}",'
+                f'"determination_ts":{t_us // 1_000_000}',
+            )
+            heapq.heappush(events, (t_us + int(rng.uniform(5.0, 30.0) * 1e6), order, 3, idx))
+            order += 1
+        else:  # settled
+            lifecycle_frame(st, t_us, f'"event_type":"settled","settled_ts":{t_us // 1_000_000}')
+    yield from drain(1 << 62)
+
+
+def write_synthetic_recording(
+    directory: str | os.PathLike[str],
+    *,
+    prefix: str = "synthetic",
+    markets: int = 6,
+    duration_s: float = 600,
+    seed: int = 7,
+    start_ns: int | None = None,
+    rate_hz: float = 2.0,
+    legacy: bool = False,
+    note: str | None = None,
+) -> list[Path]:
+    """Write :func:`synthetic_frames` as a kit recording (env ``synthetic``, header ``synthetic: true``).
+
+    Byte-for-byte reproducible: the header time is the tape's start and gzip members are cut at whole seconds of
+    receive time (as a live recorder's once-a-second flush would). Returns the files written.
+    """
+    t0 = DEFAULT_START_NS if start_ns is None else start_ns
+    tickers = [m.ticker for m in synthetic_markets(markets, duration_s, seed, t0, legacy)]
+    if note is None:
+        note = (
+            f"SYNTHETIC data from kalshikit.recording.synthetic (seed={seed}, markets={markets}, "
+            f"duration_s={duration_s}, rate_hz={rate_hz}, legacy={legacy}); not a capture of any real exchange."
+        )
+    subscriptions = {"channels": ["ticker", "trade", "market_lifecycle_v2"], "market_tickers": tickers}
+    writer = RecordingWriter(
+        directory,
+        prefix=prefix,
+        env="synthetic",
+        subscriptions=subscriptions,
+        note=note,
+        synthetic=True,
+        flush_interval=None,
+        created_ns=t0,
+    )
+    with writer:
+        second = -1
+        for f in synthetic_frames(markets, duration_s, seed, t0, rate_hz, legacy):
+            s = f.recv_ns // NS_PER_S
+            if s != second:
+                if second >= 0:
+                    writer.flush()
+                second = s
+            writer.write(f.raw, f.recv_ns)
+    return list(writer.paths)
+
+
+__all__ = ["DEFAULT_START_NS", "SyntheticMarket", "synthetic_frames", "synthetic_markets", "write_synthetic_recording"]
