@@ -2,12 +2,15 @@
 
 ``linear_cent``: $0.01 steps over $0.01..$0.99. ``deci_cent``: $0.001 everywhere. ``tapered_deci_cent``: $0.001 below
 $0.10 and above $0.90, $0.01 in between. Markets may also send explicit ``price_ranges`` (``start``, ``end``,
-``step`` in price units here), which win over the name.
+``step`` in price units here), which win over the name. Prices of exactly $0 and $1 are never valid order prices,
+even when a range is written as 0.0000..1.0000 (as Kalshi writes ``linear_cent``).
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
+from functools import cached_property
 
 _ONE = 10_000
 
@@ -48,50 +51,46 @@ class PriceGrid:
             f"unknown price_level_structure {structure!r}; known: linear_cent, deci_cent, tapered_deci_cent"
         )
 
+    @cached_property
+    def _valid(self) -> tuple[int, ...]:
+        # Orders must be priced strictly between $0 and $1, even where a range is written as 0.0000..1.0000
+        # (as Kalshi sends linear_cent): the ends are excluded here.
+        out: set[int] = set()
+        for r in self.ranges:
+            out.update(p for p in range(r.start, r.end + 1, r.step) if 0 < p < _ONE)
+        if not out:
+            raise ValueError(f"price grid {self.ranges} has no valid order price strictly between $0 and $1")
+        return tuple(sorted(out))
+
+    @cached_property
+    def _valid_set(self) -> frozenset[int]:
+        return frozenset(self._valid)
+
     def is_valid(self, price: int) -> bool:
-        return any(r.contains(price) for r in self.ranges)
+        """True when an order may use this YES price."""
+        return price in self._valid_set
 
     @property
     def min_price(self) -> int:
-        return min(r.start for r in self.ranges)
+        return self._valid[0]
 
     @property
     def max_price(self) -> int:
-        # A range's end need not lie on its step (start 0.01, end 0.995, step 0.01): the last valid price is below.
-        return max(r.end - (r.end - r.start) % r.step for r in self.ranges)
+        return self._valid[-1]
 
     def floor(self, price: int) -> int | None:
         """The highest valid price <= ``price`` (None when below the grid)."""
-        best: int | None = None
-        for r in self.ranges:
-            if price < r.start:
-                continue
-            p = min(price, r.end)
-            p -= (p - r.start) % r.step
-            if best is None or p > best:
-                best = p
-        return best
+        i = bisect.bisect_right(self._valid, price)
+        return self._valid[i - 1] if i else None
 
     def ceil(self, price: int) -> int | None:
         """The lowest valid price >= ``price`` (None when above the grid)."""
-        best: int | None = None
-        for r in self.ranges:
-            if price > r.end:
-                continue
-            p = max(price, r.start)
-            rem = (p - r.start) % r.step
-            if rem:
-                p += r.step - rem
-            if p <= r.end and (best is None or p < best):
-                best = p
-        return best
+        i = bisect.bisect_left(self._valid, price)
+        return self._valid[i] if i < len(self._valid) else None
 
     def prices(self) -> list[int]:
-        """Every valid price, ascending."""
-        out: set[int] = set()
-        for r in self.ranges:
-            out.update(range(r.start, r.end + 1, r.step))
-        return sorted(out)
+        """Every valid order price, ascending."""
+        return list(self._valid)
 
 
 LINEAR_CENT = PriceGrid.named("linear_cent")

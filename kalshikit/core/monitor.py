@@ -94,6 +94,7 @@ TRIGGER_CODES = {
 }
 _SEEN_TRADES_MAX = 1_000_000
 DEFAULT_MAX_ATTEMPTS = 5
+MAX_RESENDS = 3
 
 
 def mark_of(side: Side, quote: Quote, source: TriggerSource) -> int | None:
@@ -141,6 +142,7 @@ class TrackedOrder:
     average_price: int | None = None
     protection: Any = None
     sent_ns: int = 0
+    resends: int = 0  # sent again after a lookup found nothing
 
     @property
     def filled(self) -> int:
@@ -330,7 +332,7 @@ class Monitor:
             if g is not None and g.state is TRIGGERED:
                 return None
             return (-1, ONE + 1, "yes", "bid")
-        if self.paused or not self.feed_up or g.protection is None or g.levels is None:
+        if self.paused or not self.feed_up or g.held_stale or g.protection is None or g.levels is None:
             return None
         side = g.pos.side
         if side is None:
@@ -349,6 +351,11 @@ class Monitor:
         if lv.break_even_at is not None and not g.break_even_active:
             high = min(high, lv.break_even_at)
         return (-1 if low is None else low, high, side, p.trigger_source)
+
+    def observe(self, quote: Quote) -> None:
+        """Remember a quote without evaluating it: exactly what feeding it does when its mark lies inside
+        :meth:`quiet_band` (replay skips such quotes and only records the latest)."""
+        self.quotes[quote.ticker] = quote
 
     def snapshot(self, now_ns: int) -> tuple[PositionView, ...]:
         """An immutable view of every open position (for the dashboard and status lines)."""
@@ -1169,7 +1176,17 @@ class Monitor:
         if g is None or g.order is not o:
             o.status = "done"
             return
+        if o.resends >= MAX_RESENDS:
+            o.status = "rejected"
+            g.order = None
+            g.lookup_at = None
+            msg = f"exit {o.client_order_id} never reached the exchange after {o.resends + 1} sends"
+            ctx.out.append(Alert("error", o.ticker, msg, ctx.now))
+            self._decide(g, ctx, "exit_failed", g.trigger, None, None, None, msg)
+            self._move(g, FAILED, ctx, "exit never reached the exchange")
+            return
         # The order never reached the exchange: send it again under the same id (a duplicate would be refused).
+        o.resends += 1
         o.status = "pending"
         g.lookup_at = None
         self._deadline_dirty = True

@@ -18,7 +18,14 @@ from typing import Any
 
 from kalshikit.core.actions import ConfirmFailed, OrderNotFound, OrderRejected, OrderUnknown, PlaceOrder
 from kalshikit.core.events import OrderUpdate, Quote
-from kalshikit.errors import DuplicateOrder, ExchangeError, OrderOutcomeUnknown, RateLimited, TemporaryError
+from kalshikit.errors import (
+    DuplicateOrder,
+    ExchangeError,
+    KalshiKitError,
+    OrderOutcomeUnknown,
+    RateLimited,
+    TemporaryError,
+)
 from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.store import Journal
 
@@ -100,6 +107,9 @@ class OrderExecutor:
         except ExchangeError as exc:
             self._rejected(order, exc, terminal=True)
             return
+        except KalshiKitError as exc:  # refused before sending (e.g. an invalid price): nothing reached Kalshi
+            self._rejected(order, ExchangeError(str(exc), code="invalid_order"), terminal=True)
+            return
         except Exception as exc:  # a bug or an unexpected library error: the outcome is unknown, look it up
             log.exception("unexpected error sending %s", order.client_order_id)
             self._unknown(order, f"{type(exc).__name__}: {exc}")
@@ -123,8 +133,10 @@ class OrderExecutor:
                 exchange_ns=result.ts_ns,
                 recv_ns=now,
             )
-        elif event.status == "resting" and order.time_in_force == "immediate_or_cancel":
-            event = OrderUpdate(**{**_fields(event), "status": "canceled"})
+        else:
+            fees = (result.average_fee_paid or 0) * result.fill_count // 100
+            status = "canceled" if event.status == "resting" and order.time_in_force == "immediate_or_cancel" else None
+            event = OrderUpdate(**{**_fields(event), "fees": fees, "status": status or event.status})
         self.journal.record_order_status(
             order.client_order_id, "done", now, order_id=result.order_id, filled=result.fill_count
         )

@@ -217,9 +217,14 @@ class Kit:
         from kalshikit.sim import Simulator
 
         if self.sim is None:
-            self.sim = Simulator(recordings=self.recordings or None, speed=self.sim_speed, loop=self.sim_loop)
+            self.sim = Simulator(
+                recordings=self.recordings or None,
+                synthetic=not self.recordings,
+                speed=self.sim_speed,
+                loop=self.sim_loop,
+            )
             self._own_sim = True
-        if not self.sim.running:
+        if self.sim._thread is None:
             self.sim.start()
         self.settings = self.settings.replace(rest_url=self.sim.rest_url, ws_url=self.sim.ws_url)
 

@@ -77,7 +77,7 @@ class StrategyLoopThread(threading.Thread):
         self._salt = f"{id_salt}|{secrets.token_hex(4)}"
         self._risk_check = risk_check
         self._clock = clock_ns
-        self._stop = threading.Event()
+        self._stop_event = threading.Event()
         self._kick = threading.Event()
         self.cycles = 0
         self.reconciles = 0
@@ -88,7 +88,7 @@ class StrategyLoopThread(threading.Thread):
         self._entry_seq = 0
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self._stop_event.set()
         self._kick.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
@@ -101,7 +101,7 @@ class StrategyLoopThread(threading.Thread):
     def run(self) -> None:
         next_strategy = self._clock()
         next_reconcile = self._clock()
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             now = self._clock()
             if now >= next_reconcile or self.last_reconcile_ns == 0:
                 self._reconcile()

@@ -58,7 +58,7 @@ class UIUpdateThread(threading.Thread):
         self._report = report
         self.metrics_log_ns = int(metrics_log_interval * NS_PER_S)
         self._clock = clock_ns
-        self._stop = threading.Event()
+        self._stop_event = threading.Event()
         self._listeners: tuple[Callable[[KitSnapshot], None], ...] = ()
         self._lock = threading.Lock()
         self.latest: KitSnapshot | None = None
@@ -76,7 +76,7 @@ class UIUpdateThread(threading.Thread):
             self._listeners = tuple(x for x in self._listeners if x is not fn)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self._stop_event.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
 
@@ -98,7 +98,7 @@ class UIUpdateThread(threading.Thread):
     def run(self) -> None:
         last_metrics = self._clock()
         day = _utc_day(self._clock())
-        while not self._stop.wait(self.interval):
+        while not self._stop_event.wait(self.interval):
             try:
                 snap = self.refresh()
             except Exception:

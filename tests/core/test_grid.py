@@ -96,7 +96,8 @@ def test_unknown_structure_is_refused_with_the_known_names() -> None:
 
 
 CUSTOM: list[tuple[str, tuple[PriceRange, ...], set[int]]] = [
-    ("full-cent-range", (PriceRange(0, ONE, 100),), set(range(0, ONE + 1, 100))),
+    # Kalshi writes linear_cent as 0.0000..1.0000 by 0.01; $0 and $1 are never order prices.
+    ("full-cent-range", (PriceRange(0, ONE, 100),), set(range(100, ONE, 100))),
     ("offset-start", (PriceRange(5, 95, 10),), set(range(5, 96, 10))),
     (
         "gap-between-ranges",
@@ -106,7 +107,7 @@ CUSTOM: list[tuple[str, tuple[PriceRange, ...], set[int]]] = [
     (
         "overlapping-steps",
         (PriceRange(0, 5000, 500), PriceRange(2000, 3000, 30)),
-        set(range(0, 5001, 500)) | set(range(2000, 3001, 30)),
+        set(range(500, 5001, 500)) | set(range(2000, 3001, 30)),
     ),
     ("single-price", (PriceRange(4200, 4200, 1),), {4200}),
     ("end-not-on-step", (PriceRange(100, 1050, 100),), set(range(100, 1001, 100))),
@@ -138,6 +139,12 @@ def test_custom_range_spot_checks() -> None:
 def test_bad_ranges_are_refused(start: int, end: int, step: int) -> None:
     with pytest.raises(ValueError, match="bad price range"):
         PriceRange(start, end, step)
+
+
+def test_a_grid_with_only_the_ends_has_no_order_price() -> None:
+    grid = PriceGrid((PriceRange(0, ONE, ONE),))
+    with pytest.raises(ValueError, match="no valid order price"):
+        grid.is_valid(5000)
 
 
 def test_range_contains() -> None:
