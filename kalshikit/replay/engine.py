@@ -1,0 +1,210 @@
+"""Replay recorded market data through the live Monitor: ``replay(sources, entries=..., stop_loss=0.10, ...)``.
+
+Sources are the kit's recordings, plain JSONL of raw Kalshi frames (either era; several files merge in time order)
+or Parquet files from :func:`kalshikit.recording.columnar.to_parquet` (fastest). Positions come from an entries
+table or an entry policy; rules from :func:`kalshikit.core.rules.protection` arguments or a Protection; fills from
+the explicit :class:`~kalshikit.replay.fills.FillModel`. The result carries a trades table, a summary, the
+monitor's decisions and a per-trigger gap report.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kalshikit.core.events import Quote
+from kalshikit.core.fees import STANDARD_FEES, FeeSchedule
+from kalshikit.core.monitor import MonitorConfig
+from kalshikit.core.rules import Protection, protection
+from kalshikit.errors import ConfigError
+from kalshikit.recording.reader import ReadReport
+from kalshikit.replay.dataset import ReplayData
+from kalshikit.replay.entries import Entry, FirstTwoSided, load_entries
+from kalshikit.replay.fills import FillModel
+from kalshikit.replay.market import MarketOutput, MarketReplay, TickArrays
+from kalshikit.replay.results import ReplayResult, build_result
+from kalshikit.replay.sources import frame_events, is_parquet, parquet_blocks
+
+NS_PER_MS = 1_000_000
+
+
+def _expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    if isinstance(sources, str | os.PathLike):
+        sources = [sources]
+    paths = [Path(s) for s in sources]
+    for p in paths:
+        if not p.exists():
+            raise ConfigError(f"replay source {str(p)!r} does not exist")
+    if not paths:
+        raise ConfigError("give at least one recording, JSONL or Parquet file to replay")
+    return paths
+
+
+def resolve_protection(rules: Protection | Mapping[str, Any] | None) -> Protection | None:
+    if rules is None or isinstance(rules, Protection):
+        return rules
+    return protection(**dict(rules))
+
+
+def replay(
+    sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | ReplayData,
+    *,
+    entries: str | Path | pd.DataFrame | list[Entry] | None = None,
+    policy: FirstTwoSided | None = None,
+    rules: Protection | Mapping[str, Any] | None = None,
+    latency_ms: float = 0.0,
+    fees: FeeSchedule = STANDARD_FEES,
+    unknown_size: int | None = None,
+    results: Mapping[str, str | tuple[str, int | None]] | None = None,
+    keep_decisions: bool = True,
+    batch_rows: int = 1 << 20,
+    **rule_args: Any,
+) -> ReplayResult:
+    """Replay ``sources`` with the rules given as ``rules`` (a Protection or a dict) or as keyword arguments of
+    :func:`kalshikit.core.rules.protection` (``stop=0.10``, ``take_profit=0.15``, ``trailing=0.05``, ...).
+
+    ``results`` maps ticker -> ``"yes"``/``"no"`` (or ``(result, settlement value)``) for markets whose result the
+    data does not announce; positions left open then settle at it, else are marked at the last bid.
+    """
+    if rules is not None and rule_args:
+        raise ConfigError("give the rules either as rules= or as keyword arguments, not both")
+    prot = resolve_protection(rules) if rules is not None else (protection(**rule_args) if rule_args else None)
+    if entries is None and policy is None:
+        raise ConfigError("give entries= (a CSV path or DataFrame) or policy= (e.g. FirstTwoSided())")
+    entry_list = load_entries(entries) if entries is not None else []
+    fill = FillModel(latency_ns=int(latency_ms * NS_PER_MS), fees=fees, unknown_size=unknown_size)
+    settings = {"rules": prot, "latency_ms": latency_ms, "policy": policy, "entries": len(entry_list)}
+    src = sources if isinstance(sources, ReplayData) else _expand(sources)
+    return run(src, prot, fill, entry_list, policy, _results(results), keep_decisions, batch_rows, settings)
+
+
+def _results(results: Mapping[str, str | tuple[str, int | None]] | None) -> dict[str, tuple[str, int | None]]:
+    out: dict[str, tuple[str, int | None]] = {}
+    for t, r in (results or {}).items():
+        if isinstance(r, str):
+            if r not in ("yes", "no"):
+                raise ConfigError(f"result for {t} must be yes or no (or (result, settlement value)), got {r!r}")
+            out[t] = (r, None)
+        else:
+            out[t] = (r[0], r[1])
+    return out
+
+
+class _Session:
+    """The markets of one replay run: made on first sight, only where an entry or the policy needs them."""
+
+    def __init__(
+        self,
+        prot: Protection | None,
+        fill: FillModel,
+        entry_list: list[Entry],
+        policy: FirstTwoSided | None,
+        keep_decisions: bool,
+    ) -> None:
+        self.prot = prot
+        self.fill = fill
+        self.policy = policy
+        self.keep_decisions = keep_decisions
+        self.by_ticker: dict[str, list[Entry]] = {}
+        for e in entry_list:
+            self.by_ticker.setdefault(e.ticker, []).append(e)
+        self.markets: dict[str, MarketReplay] = {}
+        self.config = MonitorConfig(id_salt="replay")
+        self.ticks = 0
+
+    def market(self, ticker: str) -> MarketReplay | None:
+        m = self.markets.get(ticker)
+        if m is None:
+            p = self.policy
+            if ticker not in self.by_ticker and not (p is not None and (p.tickers is None or ticker in p.tickers)):
+                return None
+            m = self.markets[ticker] = MarketReplay(
+                ticker,
+                protection=self.prot,
+                fill_model=self.fill,
+                entries=self.by_ticker.get(ticker),
+                policy=p,
+                config=self.config,
+                keep_decisions=self.keep_decisions,
+            )
+        return m
+
+    def arrays(self, ticker: str, arrays: TickArrays | None, specials: list[tuple[int, int, Any]] | None) -> None:
+        self.ticks += len(arrays) if arrays is not None else 0
+        m = self.market(ticker)
+        if m is None:
+            return
+        if arrays is None:
+            for _, ns, ev in specials or ():
+                m.on_event(ev, ns)
+        else:
+            m.process_arrays(arrays, specials)
+
+    def result(
+        self, results: dict[str, tuple[str, int | None]], started: float, problems: list[Any], settings: dict[str, Any]
+    ) -> ReplayResult:
+        outputs: dict[str, MarketOutput] = {t: m.finish(result=results.get(t)) for t, m in self.markets.items()}
+        skipped = [
+            (e, "no data for this market") for t, es in self.by_ticker.items() if t not in self.markets for e in es
+        ]
+        elapsed = time.perf_counter() - started
+        stats = {
+            "ticks": self.ticks,
+            "markets_replayed": len(self.markets),
+            "quotes_fed_to_monitor": sum(o.quotes_fed for o in outputs.values()),
+            "seconds": elapsed,
+            "ticks_per_s": self.ticks / elapsed if elapsed > 0 else float("inf"),
+            "read_problems": problems,
+        }
+        announced = {
+            t: (ms.result, ms.settlement_value)
+            for t, m in self.markets.items()
+            if (ms := m.monitor.markets.get(t)) is not None and ms.result
+        }
+        return build_result(outputs, skipped, stats, settings, results, announced)
+
+
+def run(
+    source: list[Path] | ReplayData,
+    prot: Protection | None,
+    fill: FillModel,
+    entry_list: list[Entry],
+    policy: FirstTwoSided | None,
+    results: dict[str, tuple[str, int | None]],
+    keep_decisions: bool = True,
+    batch_rows: int = 1 << 20,
+    settings: dict[str, Any] | None = None,
+) -> ReplayResult:
+    """The replay loop over resolved inputs: files (streamed in bounded memory) or a preloaded ReplayData."""
+    t0 = time.perf_counter()
+    session = _Session(prot, fill, entry_list, policy, keep_decisions)
+    report = ReadReport()
+    if isinstance(source, ReplayData):
+        for ticker, arrays in source.markets.items():
+            session.arrays(ticker, arrays, source.specials.get(ticker))
+        return session.result(results, t0, list(source.problems), settings or {})
+    parquet = [p for p in source if is_parquet(p)]
+    frames = [p for p in source if not is_parquet(p)]
+    if parquet and frames:
+        raise ConfigError("replay Parquet files or recordings/JSONL in one run, not both (convert the recordings)")
+    for path in parquet:
+        for blocks, specials in parquet_blocks(path, batch_rows=batch_rows):
+            for ticker in set(blocks) | set(specials):
+                session.arrays(ticker, blocks.get(ticker), specials.get(ticker))
+    if frames:
+        for ev, now in frame_events(frames, report):
+            if type(ev) is Quote:
+                session.ticks += 1
+                m = session.market(ev.ticker)
+                if m is not None:
+                    m.on_quote(ev)
+            else:
+                m = session.market(ev.ticker)
+                if m is not None:
+                    m.on_event(ev, now)
+    return session.result(results, t0, list(report.problems), settings or {})

@@ -1,0 +1,169 @@
+"""Where replay reads from: the kit's recordings and plain JSONL of raw Kalshi frames (decoded frame by frame with
+the live decoder), or Parquet files made by :func:`kalshikit.recording.columnar.to_parquet` (read in column
+blocks, grouped by market).
+
+Lifecycle ``created`` frames carry a market's price grid and close time; they are turned into the
+:class:`~kalshikit.core.actions.MarketInfo` the monitor needs to price exits on the right grid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kalshikit.core.actions import MarketInfo
+from kalshikit.core.events import Lifecycle, Quote
+from kalshikit.core.grid import PriceGrid, PriceRange
+from kalshikit.kalshi.messages import FrameDecoder, Malformed
+from kalshikit.recording.reader import ReadReport, read_frames
+from kalshikit.replay.market import TickArrays
+from kalshikit.units import NS_PER_S, parse_price
+
+
+def is_parquet(path: str | os.PathLike[str]) -> bool:
+    return str(path).endswith(".parquet") and not str(path).endswith((".trades.parquet", ".lifecycle.parquet"))
+
+
+def grid_from_created(msg: dict[str, Any]) -> PriceGrid | None:
+    """The price grid a lifecycle ``created`` / ``price_level_structure_updated`` message announces, if any."""
+    ranges = msg.get("price_ranges")
+    try:
+        if ranges:
+            return PriceGrid(
+                tuple(
+                    PriceRange(parse_price(r["start"]), parse_price(r["end"]), parse_price(r["step"])) for r in ranges
+                ),
+                msg.get("price_level_structure") or "custom",
+            )
+        if msg.get("price_level_structure"):
+            return PriceGrid.named(msg["price_level_structure"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
+def market_info_from_raw(raw: str) -> MarketInfo | None:
+    """MarketInfo (close time, grid) from a raw lifecycle frame, or None when it carries neither."""
+    try:
+        frame = json.loads(raw)
+        msg = frame.get("msg") or {}
+    except (ValueError, AttributeError):
+        return None
+    grid = grid_from_created(msg)
+    close = msg.get("close_ts")
+    if grid is None and close is None:
+        return None
+    return MarketInfo(msg.get("market_ticker", ""), close_ns=close * NS_PER_S if close else None, grid=grid)
+
+
+# ---------------------------------------------------------------------------- frames (recordings, JSONL)
+def frame_events(
+    paths: Iterable[str | os.PathLike[str]], report: ReadReport | None = None
+) -> Iterator[tuple[Any, int]]:
+    """``(event, now_ns)`` for every Quote and Lifecycle (plus MarketInfo from created frames), in time order."""
+    decoder = FrameDecoder()
+    decode = decoder.decode
+    for f in read_frames([os.fspath(p) for p in paths], report):
+        msg = decode(f.raw, f.recv_ns)
+        t = type(msg)
+        if t is Quote:
+            yield msg, f.recv_ns
+        elif t is Lifecycle:
+            if msg.event_type in ("created", "price_level_structure_updated", "close_date_updated"):
+                info = market_info_from_raw(f.raw)
+                if info is not None:
+                    yield info, f.recv_ns
+            yield msg, f.recv_ns
+        elif t is Malformed and report is not None:
+            report.problems.append((f.path, f.line, f"malformed frame: {msg.error}"))
+
+
+# ---------------------------------------------------------------------------- Parquet
+def _col(batch: Any, name: str) -> np.ndarray[Any, Any]:
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.fill_null(batch.column(name), -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def parquet_blocks(
+    path: str | os.PathLike[str], *, batch_rows: int = 1 << 20
+) -> Iterator[tuple[dict[str, TickArrays], dict[str, list[tuple[int, int, Any]]]]]:
+    """Blocks of ``{ticker: TickArrays}`` and ``{ticker: [(index, ns, event)]}`` specials, in time order.
+
+    Memory is bounded by ``batch_rows``. Lifecycle events come from the sidecar table and are placed before the
+    first tick of their market that followed them in the original stream.
+    """
+    import pyarrow.parquet as pq
+
+    from kalshikit.recording.columnar import iter_batches, sidecar_paths
+
+    lc_path = sidecar_paths(path)[1]
+    specials: list[tuple[int, str, int, Any]] = []  # (tick_index, ticker, ns, event)
+    if Path(lc_path).is_file():
+        for r in pq.read_table(lc_path).to_pylist():
+            ev = Lifecycle(
+                ticker=r["ticker"],
+                event_type=r["event_type"],
+                result=r["result"],
+                settlement_value=r["settlement_value"],
+                close_ns=r["close_ns"],
+                open_ns=r["open_ns"],
+                is_deactivated=r["is_deactivated"],
+                exchange_ns=r["exchange_ns"] or 0,
+                recv_ns=r["recv_ns"] or 0,
+            )
+            ns = r["recv_ns"] or 0
+            if r["event_type"] in ("created", "price_level_structure_updated", "close_date_updated") and r.get("raw"):
+                info = market_info_from_raw(r["raw"])
+                if info is not None:
+                    specials.append((r["tick_index"], r["ticker"], ns, info))
+            specials.append((r["tick_index"], r["ticker"], ns, ev))
+    specials.sort(key=lambda s: s[0])
+    sp = 0
+    g0 = 0
+    cols = ["ticker", "recv_ns", "exchange_ns", "yes_bid", "yes_ask", "yes_bid_size", "yes_ask_size", "last"]
+    for batch in iter_batches(path, batch_size=batch_rows, columns=cols):
+        n = batch.num_rows
+        tick_col = batch.column("ticker")
+        codes = np.asarray(tick_col.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        names = tick_col.dictionary.to_pylist()
+        recv = _col(batch, "recv_ns")
+        exch = _col(batch, "exchange_ns")
+        bid = _col(batch, "yes_bid")
+        ask = _col(batch, "yes_ask")
+        bsz = _col(batch, "yes_bid_size")
+        asz = _col(batch, "yes_ask_size")
+        last = _col(batch, "last")
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+        starts = np.concatenate(([0], bounds))
+        ends = np.concatenate((bounds, [n]))
+        blocks: dict[str, TickArrays] = {}
+        rows_of: dict[str, np.ndarray[Any, Any]] = {}
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            if s == e:
+                continue
+            rows = order[s:e]
+            name = names[int(sorted_codes[s])]
+            rows_of[name] = rows
+            blocks[name] = TickArrays(recv[rows], exch[rows], bid[rows], ask[rows], bsz[rows], asz[rows], last[rows])
+        extra: dict[str, list[tuple[int, int, Any]]] = {}
+        while sp < len(specials) and specials[sp][0] < g0 + n:
+            tick_index, ticker, ns, ev = specials[sp]
+            rows = rows_of.get(ticker)
+            rel = 0 if rows is None else int(np.searchsorted(rows, tick_index - g0))
+            extra.setdefault(ticker, []).append((rel, ns, ev))
+            sp += 1
+        yield blocks, extra
+        g0 += n
+    tail: dict[str, list[tuple[int, int, Any]]] = {}
+    for _, ticker, ns, ev in specials[sp:]:
+        tail.setdefault(ticker, []).append((0, ns, ev))
+    if tail:
+        yield {}, tail
