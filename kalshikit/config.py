@@ -104,6 +104,7 @@ class Settings:
     websocket_reconnect_delay: float = 5.0
     websocket_max_reconnect_delay: float = 60.0
     websocket_price_cache_stale_secs: float = 60.0
+    websocket_silence_secs: float = 25.0  # no frames and no pings for this long: the connection is dead
     verbose: bool = False
     # Where to trade.
     env: Environment = "sim"
@@ -343,6 +344,7 @@ _SECONDS_FIELDS = (
     "websocket_reconnect_delay",
     "websocket_max_reconnect_delay",
     "websocket_price_cache_stale_secs",
+    "websocket_silence_secs",
     "http_timeout",
     "reads_per_second",
     "writes_per_second",
@@ -358,6 +360,7 @@ ENV_VARS: dict[str, str] = {
     "websocket_reconnect_delay": "WEBSOCKET_RECONNECT_DELAY",
     "websocket_max_reconnect_delay": "WEBSOCKET_MAX_RECONNECT_DELAY",
     "websocket_price_cache_stale_secs": "WEBSOCKET_PRICE_CACHE_STALE_SECS",
+    "websocket_silence_secs": "WEBSOCKET_SILENCE_SECS",
     "verbose": "VERBOSE",
     "env": "KALSHI_ENV",
     "rest_url": "KALSHI_REST_URL",
@@ -405,6 +408,7 @@ def _build(values: Mapping[str, str], overrides: Mapping[str, Any]) -> Settings:
         "websocket_price_cache_stale_secs": r.seconds(
             "WEBSOCKET_PRICE_CACHE_STALE_SECS", d.websocket_price_cache_stale_secs
         ),
+        "websocket_silence_secs": r.seconds("WEBSOCKET_SILENCE_SECS", d.websocket_silence_secs),
         "verbose": r.boolean("VERBOSE", d.verbose),
         "use_legacy_hosts": r.boolean("KALSHI_USE_LEGACY_HOSTS", d.use_legacy_hosts),
         "stale_policy": r.choice("STALE_PRICE_POLICY", d.stale_policy, STALE_POLICIES),

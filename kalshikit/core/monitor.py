@@ -265,6 +265,7 @@ class Monitor:
         self._orders_by_exchange_id: dict[str, TrackedOrder] = {}
         self._seen_trades: dict[str, None] = {}
         self._epochs: dict[str, int] = {}
+        self._closed_at: dict[str, int] = {}  # when each market's last position closed here
         self.feed_up = True
         self._feed_down_since = 0
         self.paused = False
@@ -843,6 +844,7 @@ class Monitor:
         self.closed.append(summary)
         ctx.out.append(summary)
         del self.positions[pos.ticker]
+        self._closed_at[pos.ticker] = ctx.now
         self._deadline_dirty = True
         ctx.out.append(Unwatch(pos.ticker))
 
@@ -869,6 +871,16 @@ class Monitor:
         if any(o.in_flight for o in self.orders.values() if o.ticker == u.ticker):
             return  # an order is in flight; its own reports will settle the count, reconcile later
         if u.position == g.pos.count:
+            return
+        m = self.markets.get(u.ticker)
+        if u.position == 0 and m is not None and m.status in ("closed", "determined", "settled"):
+            # Flat in a market that stopped trading: that is the settlement, whichever message came first.
+            if m.result or m.settlement_value is not None:
+                self._settle(u.ticker, ctx)
+                return
+            self._decide(g, ctx, "settled", "", None, None, None, "flat after close; result not known yet")
+            g.pos.reset_to(0, None, ctx.now)
+            self._close(g, ctx, "settlement")
             return
         before = g.pos.count
         cost = u.cost if u.cost is not None else None
@@ -897,6 +909,8 @@ class Monitor:
             g = self.positions.get(u.ticker)
             if g is not None and g.pos.updated_ns > e.as_of_ns:
                 continue  # we saw a change after the exchange's snapshot was taken
+            if g is None and self._closed_at.get(u.ticker, 0) > e.as_of_ns:
+                continue  # closed here after the snapshot: the exchange's row is older than our view
             self._on_position_update(u, ctx)
         for ticker in [t for t in self.positions if t not in seen]:
             g = self.positions[ticker]

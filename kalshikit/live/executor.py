@@ -27,6 +27,7 @@ from kalshikit.errors import (
     TemporaryError,
 )
 from kalshikit.kalshi.rest import KalshiRest
+from kalshikit.live.faultpoints import crash_point
 from kalshikit.store import Journal
 
 log = logging.getLogger("kalshikit.exits")
@@ -69,6 +70,7 @@ class OrderExecutor:
     def place(self, order: PlaceOrder) -> None:
         """Journal the intent, then send it on the pool. Re-sending a journaled id is allowed (lookup said absent)."""
         self.journal.record_intent(order, self._clock())
+        crash_point("after_journal")
         log.info(
             "exit %s %s: %s %.2f @ %.4f (%s, attempt %d)",
             order.ticker,
@@ -114,6 +116,7 @@ class OrderExecutor:
             log.exception("unexpected error sending %s", order.client_order_id)
             self._unknown(order, f"{type(exc).__name__}: {exc}")
             return
+        crash_point("after_send")
         self.sent += 1
         now = self._clock()
         event = result.to_event(now)

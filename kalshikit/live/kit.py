@@ -171,7 +171,7 @@ class Kit:
                 initial_prices=lambda tickers: rest_quotes(self.rest, tickers),  # type: ignore[arg-type]
                 reconnect_delay=s.websocket_reconnect_delay,
                 max_reconnect_delay=s.websocket_max_reconnect_delay,
-                silence_timeout=max(25.0, 3 * s.stop_loss_check_interval),
+                silence_timeout=s.websocket_silence_secs,
                 verbose=s.verbose,
                 recorder=self.recorder,
             )

@@ -683,3 +683,26 @@ def test_break_even_and_time_exit_objects_validate() -> None:
     with pytest.raises(RuleError):
         TimeExit(before_close_s=-1)
     assert BreakEven(Level.distance(0.05)).offset == 0
+
+
+def test_reconcile_snapshot_older_than_a_local_close_does_not_resurrect_the_position() -> None:
+    from kalshikit.core.actions import Reconcile
+
+    h = armed(stop=0.10)
+    order = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 10.0), 10.0))[0]
+    h.fill_exit(order, 1000, c("0.40"), 10.1)
+    assert h.state() == "gone"
+    stale = Reconcile((PositionUpdate(T, 1000, cost=c("0.50") * 1000, source="reconcile"),), as_of_ns=9 * S)
+    assert h.feed(stale, 11.0) == [] and h.state() == "gone"
+    fresh = Reconcile((PositionUpdate(T, 300, cost=c("0.45") * 300, source="reconcile"),), as_of_ns=12 * S)
+    assert h.of(Watch, h.feed(fresh, 13.0)) and h.monitor.position(T).count == 300  # type: ignore[union-attr]
+
+
+def test_reconcile_keeps_local_changes_newer_than_the_snapshot_and_zeroes_missing_ones() -> None:
+    from kalshikit.core.actions import Reconcile
+
+    h = armed(stop=0.10)  # position changed locally at t=0
+    h.feed(Reconcile((), as_of_ns=-1 * S), 1.0)  # snapshot from before our fill: keep ours
+    assert h.monitor.position(T).count == 1000  # type: ignore[union-attr]
+    out = h.feed(Reconcile((), as_of_ns=5 * S), 6.0)  # newer snapshot without the market: flat elsewhere
+    assert h.of(PositionClosed, out)[0].reason == "external"
