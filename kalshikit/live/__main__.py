@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--demo runs on the simulator only; drop --env or use --env sim")
         rules = rules_from(args)
         if args.demo:
-            rules = {"stop": 0.03, "take_profit": 0.05, "trailing": 0.02, **rules}
+            rules = {"stop": 0.04, "take_profit": 0.05, "trailing": 0.03, **rules}
         default = protection(**{"stale_policy": settings.stale_policy, **rules}) if rules else None
         recordings = list(args.recording)
         if args.demo and not recordings and SAMPLE.is_dir():
@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     every = args.status_every or (settings.ui_update_interval if sys.stdout.isatty() else 10.0)
     kit.on_update(_status_printer(every))
     if args.demo:
-        from kalshikit.live.demo import seed_demo_positions
+        from kalshikit.live.demo import DemoTrader
 
-        seed_demo_positions(kit)
+        kit.on_update(DemoTrader(kit).on_update)
     try:
         done.wait(args.duration)
     finally:
@@ -157,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         trades = kit.trades()
         print(f"stopped: {len(trades)} positions closed this session", flush=True)
         if len(trades):
-            cols = [c for c in ("ticker", "side", "reason", "entry_price", "exit_price", "realized", "fees")
-                    if c in trades]
+            cols = ["ticker", "side", "count", "reason", "entry_price", "exit_price", "pnl", "fees"]
             print(trades[cols].to_string(index=False), flush=True)
+            print(f"net P&L {trades['pnl'].sum():+.2f} USD after {trades['fees'].sum():.2f} fees", flush=True)
     return 0
 
 

@@ -100,3 +100,33 @@ def records_frame(records: Iterable[Any]) -> pd.DataFrame:
     """Any msgspec structs (Decision, PositionClosed, ...) as rows, with their own field names."""
     rows = [{f: getattr(r, f) for f in r.__struct_fields__} for r in records]
     return pd.DataFrame(rows)
+
+
+TRADE_COLUMNS = [
+    "ticker", "side", "count", "entry_price", "exit_price", "reason", "trigger_price", "realized", "fees", "pnl",
+    "opened", "closed", "settlement_result", "position_id",
+]
+
+
+def trades_frame(closed: Iterable[Any]) -> pd.DataFrame:
+    """Closed positions (PositionClosed) in dollars: entry/exit/trigger prices, realized, fees, net P&L."""
+    rows = [
+        {
+            "ticker": c.ticker,
+            "side": c.side,
+            "count": c.count / 100,
+            "entry_price": _d(c.entry_price),
+            "exit_price": _d(c.exit_price),
+            "reason": c.reason,
+            "trigger_price": _d(c.trigger_price),
+            "realized": _m(c.realized),
+            "fees": _m(c.fees),
+            "pnl": _m(c.realized - c.fees),
+            "opened": pd.Timestamp(c.opened_ns, unit="ns", tz="UTC") if c.opened_ns else None,
+            "closed": pd.Timestamp(c.closed_ns, unit="ns", tz="UTC"),
+            "settlement_result": c.settlement_result,
+            "position_id": c.position_id,
+        }
+        for c in closed
+    ]
+    return pd.DataFrame(rows, columns=TRADE_COLUMNS)

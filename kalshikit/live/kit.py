@@ -403,10 +403,10 @@ class Kit:
         return records_frame(self.monitor_thread.decisions if self.monitor_thread else [])
 
     def trades(self) -> pd.DataFrame:
-        """Closed positions of this session: entry, exit, reason, P&L."""
-        from kalshikit.live.frames import records_frame
+        """Closed positions of this session: entry, exit, reason, P&L (dollars)."""
+        from kalshikit.live.frames import trades_frame
 
-        return records_frame(self.monitor_thread.closed if self.monitor_thread else [])
+        return trades_frame(self.monitor_thread.closed if self.monitor_thread else [])
 
     def alerts(self) -> list[Any]:
         from kalshikit.core.actions import Alert
