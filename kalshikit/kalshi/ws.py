@@ -155,7 +155,7 @@ class KalshiWebSocket(threading.Thread):
         self._clock = clock_ns
         self.metrics = WsMetrics()
         self.books: dict[str, OrderBook] = {}
-        self._stop = threading.Event()
+        self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._want_ticker: set[str] = set()
         self._want_depth: set[str] = set()
@@ -200,7 +200,7 @@ class KalshiWebSocket(threading.Thread):
         return self._connected.wait(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self._stop_event.set()
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -213,7 +213,7 @@ class KalshiWebSocket(threading.Thread):
     def run(self) -> None:
         delays = iter(backoff_delays(self.reconnect_delay, self.max_reconnect_delay))
         first = True
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             self.metrics.state = "connecting" if first else "reconnecting"
             up_since = 0
             try:
@@ -222,11 +222,11 @@ class KalshiWebSocket(threading.Thread):
                 self._session()
             except Exception as exc:  # any failure of this connection: log it, back off, reconnect
                 self.metrics.last_error = f"{type(exc).__name__}: {exc}"[:300]
-                if not self._stop.is_set():
+                if not self._stop_event.is_set():
                     log.warning("WebSocket connection lost (%s)", self.metrics.last_error)
             finally:
                 self._teardown()
-            if self._stop.is_set():
+            if self._stop_event.is_set():
                 break
             first = False
             self.metrics.reconnects += 1
@@ -236,7 +236,7 @@ class KalshiWebSocket(threading.Thread):
             self.metrics.state = "reconnecting"
             self.metrics.next_retry_ns = self._clock() + int(delay * NS_PER_S)
             log.info("reconnecting to Kalshi WebSocket in %.1f s", delay)
-            self._stop.wait(delay)
+            self._stop_event.wait(delay)
         self.metrics.state = "stopped"
 
     def _connect(self) -> None:
@@ -257,6 +257,7 @@ class KalshiWebSocket(threading.Thread):
         self._subs.clear()
         self._by_channel.clear()
         self._pending.clear()
+        self.metrics.subscriptions = {}
         log.info("Connected to Kalshi WebSocket (%s, %s)", self.env_name, self.url)
         self.sink(FeedStatus(True, "connected", recv_ns=now))
         self._connected.set()
@@ -294,7 +295,7 @@ class KalshiWebSocket(threading.Thread):
         recorder = self.recorder
         clock = self._clock
         last_rate = 0
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             if self._dirty.is_set():
                 self._dirty.clear()
                 self._sync_subscriptions()

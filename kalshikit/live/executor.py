@@ -71,6 +71,8 @@ class OrderExecutor:
         """Journal the intent, then send it on the pool. Re-sending a journaled id is allowed (lookup said absent)."""
         self.journal.record_intent(order, self._clock())
         crash_point("after_journal")
+        self._submit(self._send, order)
+        time.sleep(0)  # hand the GIL to the I/O thread at once: the exit goes out before any bookkeeping
         log.info(
             "exit %s %s: %s %.2f @ %.4f (%s, attempt %d)",
             order.ticker,
@@ -81,7 +83,6 @@ class OrderExecutor:
             order.trigger,
             order.attempt,
         )
-        self._submit(self._send, order)
 
     def _send(self, order: PlaceOrder) -> None:
         try:

@@ -85,6 +85,7 @@ class StopLossMonitorThread(threading.Thread):
         self._removed: set[str] = set()
         self._last_snapshot = 0
         self._stopped = threading.Event()
+        self._log_buffer: list[tuple[int, str, str, str, str]] = []
         self.initial_actions: list[object] = []  # from Monitor.restore: watch restored markets, look up orders
 
     # ------------------------------------------------------------------ control
@@ -112,6 +113,7 @@ class StopLossMonitorThread(threading.Thread):
             for a in self.initial_actions:
                 self._act(a, self._clock())
             self.initial_actions = []
+            self._flush_log()
             while True:
                 now = self._clock()
                 deadline = self.monitor.next_deadline()
@@ -176,9 +178,18 @@ class StopLossMonitorThread(threading.Thread):
         except Exception as exc:  # a bad command must not stop the protection of everything else
             log.exception("monitor rejected %s", type(ev).__name__)
             self._record(Alert("error", getattr(ev, "ticker", ""), f"{type(exc).__name__}: {exc}", now))
+            self._flush_log()
             return
+        if not actions:
+            return
+        # Orders first: an exit must not wait for the bookkeeping of the decision that caused it.
         for a in actions:
-            self._act(a, now)
+            if type(a) is PlaceOrder:
+                self._act(a, now)
+        for a in actions:
+            if type(a) is not PlaceOrder:
+                self._act(a, now)
+        self._flush_log()
 
     def _act(self, a: object, now: int) -> None:
         t = type(a)
@@ -251,15 +262,21 @@ class StopLossMonitorThread(threading.Thread):
             entry = (ns, "closed", a.ticker, a.position_id, a.reason)
         else:
             entry = (ns, "transition", a.ticker, a.position_id, f"{a.old}->{a.new}: {a.reason}")
-        try:
-            self.journal.log([entry])
-        except Exception as exc:  # the journal being full must not stop exits; say it loudly
-            log.error("journal write failed: %s", exc)
+        self._log_buffer.append(entry)
         if self._on_event is not None:
             try:
                 self._on_event(a)
             except Exception:
                 log.exception("event listener failed")
+
+    def _flush_log(self) -> None:
+        if not self._log_buffer:
+            return
+        entries, self._log_buffer = self._log_buffer, []
+        try:
+            self.journal.log(entries)
+        except Exception as exc:  # the journal being full must not stop exits; say it loudly
+            log.error("journal write failed: %s", exc)
 
     # ------------------------------------------------------------------ sweep, persistence, snapshot
     def _sweep(self, now: int) -> None:

@@ -68,7 +68,8 @@ def test_adopts_a_position_and_its_stop_exits_once(exchange: Simulator, make_kit
     assert body["reduce_only"] is True and body["time_in_force"] == "immediate_or_cancel" and body["side"] == "ask"
     eventually(lambda: len(kit.trades()) == 1, what="trade recorded")
     trade = kit.trades().iloc[0]
-    assert trade["reason"] == "stop_loss" and trade["exit_price"] == 4400
+    assert trade["reason"] == "stop_loss" and trade["exit_price"] == pytest.approx(0.44)
+    assert trade["realized"] == pytest.approx(-0.60)  # 10 contracts from 0.50 to 0.44
     eventually(lambda: T not in kit.ws.metrics.subscriptions.get("ticker", []), what="unsubscribed after close")
 
 
@@ -132,7 +133,7 @@ def test_settlement_with_a_position_open(exchange: Simulator, make_kit: Callable
     exchange.settle_market(T, "yes")
     eventually(lambda: len(kit.trades()) == 1, what="settled")
     trade = kit.trades().iloc[0]
-    assert trade["reason"] == "settlement" and trade["realized"] == (10_000 - 5000) * 1000
+    assert trade["reason"] == "settlement" and trade["realized"] == pytest.approx(5.0)  # 10 x (1.00 - 0.50)
     assert not [o for o in exchange.order_log() if o.client_order_id.startswith("kk-")]
 
 
