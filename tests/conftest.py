@@ -1,13 +1,16 @@
-"""Shared test helpers: the real-data folder (skip when absent) and ``eventually`` for waiting on threads."""
+"""Shared test helpers: the real-data folder (skip when absent), ``eventually`` for waiting on threads, and a
+session-wide exchange simulator (``sim``) on 127.0.0.1 that any test may use."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from kalshikit.sim import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 REALDATA = ROOT.parent / "shared" / "realdata"
@@ -33,3 +36,17 @@ def eventually(condition: Callable[[], T], timeout: float = 10.0, interval: floa
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Simulator]:
+    """One simulator for the whole session: no tape (tests add markets and quotes), demo key, default faults.
+
+    Tests share it: use your own market tickers (e.g. with a uuid), your own account (``sim.create_key(account=...)``)
+    when balances or positions matter, and clear any fault you set (``sim.faults.clear()``).
+    """
+    s = Simulator().start()
+    try:
+        yield s
+    finally:
+        s.stop()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import eventually
+from tests.conftest import eventually
 
 from kalshikit.config import Settings
 from kalshikit.errors import (

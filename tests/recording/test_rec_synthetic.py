@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from tests.conftest import ROOT
 
 from kalshikit.core.events import Lifecycle, Quote, Trade
 from kalshikit.core.grid import PriceGrid

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, eventually
+from tests.conftest import ROOT, eventually
 
 from kalshikit import __version__
 from kalshikit.errors import RecordingError

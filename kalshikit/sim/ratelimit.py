@@ -1,0 +1,69 @@
+"""Server-side token buckets per API key, like Kalshi's current limits: a read bucket and a write bucket.
+
+Every request costs ``cost`` tokens (Kalshi's default is 10). The read bucket holds one second of budget, the write
+bucket two. An empty bucket means HTTP 429 with ``{"error": "too many requests"}`` and no ``Retry-After``.
+Defaults are generous so tests and demos never hit them unless they ask to.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Token budgets per second for one key. Kalshi's Basic tier is 200 read / 100 write at cost 10."""
+
+    read_per_s: float = 1_000_000.0
+    write_per_s: float = 1_000_000.0
+    cost: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.read_per_s <= 0 or self.write_per_s <= 0 or self.cost < 0:
+            raise ValueError("rate limits must be positive tokens per second and a non-negative cost")
+
+
+class _Bucket:
+    __slots__ = ("capacity", "last", "rate", "tokens")
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.last = now
+
+    def take(self, cost: float, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+
+class RateLimiter:
+    """Buckets per (who, read|write). Used from the simulator's event loop only."""
+
+    def __init__(self, limits: RateLimits | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits or RateLimits()
+        self._clock = clock
+        self._buckets: dict[tuple[str, bool], _Bucket] = {}
+        self.rejected = 0
+
+    def set_limits(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self._buckets.clear()
+
+    def allow(self, who: str, write: bool) -> bool:
+        now = self._clock()
+        b = self._buckets.get((who, write))
+        if b is None:
+            rate = self.limits.write_per_s if write else self.limits.read_per_s
+            b = _Bucket(rate, rate * (2.0 if write else 1.0), now)
+            self._buckets[(who, write)] = b
+        ok = b.take(self.limits.cost, now)
+        if not ok:
+            self.rejected += 1
+        return ok
