@@ -122,3 +122,46 @@ class RecordingError(KalshiKitError, ValueError):
         super().__init__(f"{where}{message}")
         self.path = path
         self.line = line
+
+
+class OddsApiError(KalshiKitError):
+    """The Odds API (sportsbook odds feed) answered with an error or could not be reached.
+
+    ``status`` is the HTTP status (0 when there was no answer), ``code`` the API's ``error_code`` when it sent one.
+    Messages never contain the API key.
+    """
+
+    who_acts = "exchange"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class OddsAuthError(OddsApiError):
+    """401: the Odds API key is missing, wrong or expired. Set ODDS_API_KEY to the key emailed to you."""
+
+    who_acts = "user"
+
+
+class OddsParamError(OddsApiError):
+    """422 (or 404 for an unknown sport): a request parameter is invalid; the message names it and what is allowed."""
+
+    who_acts = "user"
+
+
+class OddsQuotaExhausted(OddsApiError):
+    """429, or refused locally: the usage quota is used up (or would fall below the reserve you configured).
+
+    Wait for the quota to reset, upgrade the plan, lower the reserve, or request fewer markets/regions.
+    """
+
+    who_acts = "user"
+
+
+class OddsTemporaryError(OddsApiError):
+    """5xx, a timeout or a dropped connection: worth retrying later."""
+
+    retryable = True

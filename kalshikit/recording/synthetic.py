@@ -12,6 +12,14 @@ Frames come out in receive order. Receive time = exchange time + latency (tens o
 seconds); each market's frames arrive in order, different markets' may interleave out of exchange order, as on the
 real feed. ``RawFrame.exchange_ns`` follows the reader's rule (see :class:`RawFrame`), so a tape written with
 :func:`write_synthetic_recording` reads back as exactly the same frames.
+
+``sports=True`` generates NBA game markets shaped like Kalshi's: one event per game (``KXNBAGAME-26MAY111000LALBOS``,
+date and start time in US Eastern time, away team first), two markets per game, one per team
+(``KXNBAGAME-26MAY111000LALBOS-LAL``, title ``"Los Angeles L at Boston"``, ``yes_sub_title`` ``"Los Angeles L"``).
+The two markets of a game mirror each other (YES bid of one = 1 − YES ask of the other), so their mids add up to 1
+as a real pair's roughly do. :class:`SyntheticGameMarket` carries the sportsbook names of the teams and the start
+time, which the Odds API stub (:mod:`kalshikit.sim.odds_stub`) uses to quote consistent odds. The default mode is
+unchanged by this option (same bytes for the same arguments).
 """
 
 from __future__ import annotations
@@ -25,8 +33,10 @@ import time
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import NormalDist
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -148,12 +158,197 @@ def _specs(markets: int, duration_s: float, seed: int, start_ns: int, legacy: bo
 
 
 def synthetic_markets(
-    markets: int = 6, duration_s: float = 600, seed: int = 7, start_ns: int | None = None, legacy: bool = False
+    markets: int = 6,
+    duration_s: float = 600,
+    seed: int = 7,
+    start_ns: int | None = None,
+    legacy: bool = False,
+    sports: bool = False,
 ) -> list[SyntheticMarket]:
-    """The markets :func:`synthetic_frames` generates for the same arguments (ticker, event, title, times, grid)."""
+    """The markets :func:`synthetic_frames` generates for the same arguments (ticker, event, title, times, grid).
+
+    With ``sports=True`` they are :class:`SyntheticGameMarket` objects, the two teams of each game in turn."""
     _check_args(markets, duration_s, 1.0)
     t0 = DEFAULT_START_NS if start_ns is None else start_ns
+    if sports:
+        _check_sports(legacy)
+        specs, mirror = _sports_specs(markets, duration_s, seed, t0)
+        return [m for s in specs for m in (s.market, mirror[s.market.ticker])]
     return [s.market for s in _specs(markets, duration_s, seed, t0, legacy)]
+
+
+def _check_sports(legacy: bool) -> None:
+    if legacy:
+        raise RecordingError("sports=True needs the current wire format; it cannot be combined with legacy=True")
+
+
+# ============================================================================ sports mode
+SPORTS_SERIES = "KXNBAGAME"
+SPORTS_KEY = "basketball_nba"
+SPORTS_TITLE = "NBA"
+_EASTERN = ZoneInfo("America/New_York")
+
+# (ticker code, Kalshi's name as in titles and yes_sub_title, the sportsbooks' full name)
+NBA_TEAMS: tuple[tuple[str, str, str], ...] = (
+    ("ATL", "Atlanta", "Atlanta Hawks"),
+    ("BOS", "Boston", "Boston Celtics"),
+    ("BKN", "Brooklyn", "Brooklyn Nets"),
+    ("CHA", "Charlotte", "Charlotte Hornets"),
+    ("CHI", "Chicago", "Chicago Bulls"),
+    ("CLE", "Cleveland", "Cleveland Cavaliers"),
+    ("DAL", "Dallas", "Dallas Mavericks"),
+    ("DEN", "Denver", "Denver Nuggets"),
+    ("DET", "Detroit", "Detroit Pistons"),
+    ("GSW", "Golden State", "Golden State Warriors"),
+    ("HOU", "Houston", "Houston Rockets"),
+    ("IND", "Indiana", "Indiana Pacers"),
+    ("LAC", "Los Angeles C", "Los Angeles Clippers"),
+    ("LAL", "Los Angeles L", "Los Angeles Lakers"),
+    ("MEM", "Memphis", "Memphis Grizzlies"),
+    ("MIA", "Miami", "Miami Heat"),
+    ("MIL", "Milwaukee", "Milwaukee Bucks"),
+    ("MIN", "Minnesota", "Minnesota Timberwolves"),
+    ("NOP", "New Orleans", "New Orleans Pelicans"),
+    ("NYK", "New York", "New York Knicks"),
+    ("OKC", "Oklahoma City", "Oklahoma City Thunder"),
+    ("ORL", "Orlando", "Orlando Magic"),
+    ("PHI", "Philadelphia", "Philadelphia 76ers"),
+    ("PHX", "Phoenix", "Phoenix Suns"),
+    ("POR", "Portland", "Portland Trail Blazers"),
+    ("SAC", "Sacramento", "Sacramento Kings"),
+    ("SAS", "San Antonio", "San Antonio Spurs"),
+    ("TOR", "Toronto", "Toronto Raptors"),
+    ("UTA", "Utah", "Utah Jazz"),
+    ("WAS", "Washington", "Washington Wizards"),
+)
+MAX_GAMES = len(NBA_TEAMS) // 2
+
+
+@dataclass(frozen=True)
+class SyntheticGameMarket(SyntheticMarket):
+    """A game market of the sports mode: YES pays if ``team`` wins. Team names are Kalshi's short names in
+    ``team``/``yes_sub_title`` and the sportsbooks' full names in ``team_full``, ``home_team``, ``away_team``."""
+
+    team: str = ""
+    team_full: str = ""
+    home_team: str = ""
+    away_team: str = ""
+    commence_ns: int = 0
+    sport_key: str = SPORTS_KEY
+    rules_primary: str = ""
+
+
+def _sports_specs(
+    markets: int, duration_s: float, seed: int, start_ns: int
+) -> tuple[list[_Spec], dict[str, SyntheticGameMarket]]:
+    """One random-walk spec per game (its away team's market) and, per such ticker, the mirrored home market."""
+    if markets % 2 or not 2 <= markets <= 2 * MAX_GAMES:
+        raise RecordingError(
+            f"sports mode makes two markets per game: markets must be even, 2..{2 * MAX_GAMES}; got {markets!r}"
+        )
+    rng = random.Random(f"kalshikit-synthetic-sports:{seed}")
+    start_s = start_ns // NS_PER_S
+    end_s = start_s + max(1, int(duration_s))
+    # The game starts halfway through the tape (a pre-game half, then in-play), on a whole minute so that the
+    # ticker's HHMM names it exactly (short tapes: at the open).
+    commence_s = max(start_s, (start_s + max(1, int(duration_s)) // 2) // 60 * 60)
+    local = datetime.fromtimestamp(commence_s, UTC).astimezone(_EASTERN)
+    stamp = f"{local:%y}{local:%b}".upper() + f"{local:%d%H%M}"
+    by_code = {t[0]: t for t in NBA_TEAMS}
+    others = [t for t in NBA_TEAMS if t[0] not in ("LAL", "BOS")]
+    rng.shuffle(others)
+    pairs = [(by_code["LAL"], by_code["BOS"])] + [(others[i], others[i + 1]) for i in range(0, len(others) - 1, 2)]
+    specs: list[_Spec] = []
+    mirror: dict[str, SyntheticGameMarket] = {}
+    for g in range(markets // 2):
+        away, home = pairs[g]
+        event = f"{SPORTS_SERIES}-{stamp}{away[0]}{home[0]}"
+        title = f"{away[1]} at {home[1]}"
+        p0 = rng.uniform(0.25, 0.75)
+
+        made: list[SyntheticGameMarket] = []
+        for team, price in ((away, round(p0 * _ONE)), (home, 0)):
+            made.append(
+                SyntheticGameMarket(
+                    ticker=f"{event}-{team[0]}",
+                    event_ticker=event,
+                    market_id=_uuid(rng),
+                    title=title,
+                    yes_sub_title=team[1],
+                    no_sub_title=team[1],
+                    open_ns=start_s * NS_PER_S,
+                    close_ns=end_s * NS_PER_S,
+                    price_level_structure="linear_cent",
+                    price_ranges=_PRICE_RANGES["linear_cent"],
+                    initial_price=price or _ONE - made[0].initial_price,
+                    team=team[1],
+                    team_full=team[2],
+                    home_team=home[2],
+                    away_team=away[2],
+                    commence_ns=commence_s * NS_PER_S,
+                    rules_primary=f"If {team[1]} wins the {title} professional basketball game scheduled for "
+                    f"{local:%b %d, %Y} {local:%H:%M} ET, the market resolves to Yes. Synthetic market generated "
+                    "by kalshikit; it never traded anywhere.",
+                )
+            )
+        primary, twin = made
+        specs.append(_Spec(primary, math.exp(rng.uniform(math.log(2.0), math.log(20.0))), NormalDist().inv_cdf(p0)))
+        mirror[primary.ticker] = twin
+    return specs, mirror
+
+
+def _flip(price: str) -> str:
+    return _PRICE_STR[_ONE - _PRICE_LOOKUP[price]]
+
+
+_PRICE_LOOKUP = {p: i for i, p in enumerate(_PRICE_STR)}
+
+
+def _mirror_frames(frames: Iterator[RawFrame], mirror: dict[str, SyntheticGameMarket]) -> Iterator[RawFrame]:
+    """Add, after each frame of a game's primary market, the same frame for the other team's market (prices
+    mirrored: bid = 1 − ask, last = 1 − last, result flipped), renumbering lifecycle ``seq`` and ``line``."""
+    line = 0
+    lifecycle_seq = 0
+    encode = msgspec.json.encode
+    for f in frames:
+        frame = msgspec.json.decode(f.raw)
+        kind = frame.get("type")
+        msg = frame.get("msg", {})
+        twin = mirror.get(msg.get("market_ticker", ""))
+        out: list[str] = []
+        if kind == "market_lifecycle_v2":
+            lifecycle_seq += 1
+            frame["seq"] = lifecycle_seq
+            out.append(encode(frame).decode())
+            if twin is not None:
+                lifecycle_seq += 1
+                if msg.get("event_type") == "created":
+                    out.append(_created_frame(twin, lifecycle_seq))
+                else:
+                    m2 = dict(msg, market_ticker=twin.ticker)
+                    if "result" in m2:
+                        m2["result"] = {"yes": "no", "no": "yes"}.get(m2["result"], m2["result"])
+                    if "settlement_value" in m2:
+                        m2["settlement_value"] = _flip(m2["settlement_value"])
+                    out.append(encode(dict(frame, seq=lifecycle_seq, msg=m2)).decode())
+        else:
+            out.append(f.raw)
+            if kind == "ticker" and twin is not None:
+                last = msg["price_dollars"]
+                m2 = dict(
+                    msg,
+                    market_id=twin.market_id,
+                    market_ticker=twin.ticker,
+                    price_dollars=last if last == _PRICE_STR[0] else _flip(last),
+                    yes_bid_dollars=_flip(msg["yes_ask_dollars"]),
+                    yes_ask_dollars=_flip(msg["yes_bid_dollars"]),
+                    yes_bid_size_fp=msg["yes_ask_size_fp"],
+                    yes_ask_size_fp=msg["yes_bid_size_fp"],
+                )
+                out.append(encode(dict(frame, msg=m2)).decode())
+        for raw in out:
+            line += 1
+            yield RawFrame(f.recv_ns, raw, f.exchange_ns, SYNTHETIC_PATH, line)
 
 
 def _created_frame(m: SyntheticMarket, seq: int) -> str:
@@ -169,7 +364,8 @@ def _created_frame(m: SyntheticMarket, seq: int) -> str:
             "title": m.title,
             "yes_sub_title": m.yes_sub_title,
             "no_sub_title": m.no_sub_title,
-            "rules_primary": f"If {m.yes_sub_title} at {m.close_ns // NS_PER_S} (unix time), the market resolves to "
+            "rules_primary": getattr(m, "rules_primary", "")
+            or f"If {m.yes_sub_title} at {m.close_ns // NS_PER_S} (unix time), the market resolves to "
             "Yes. Synthetic market generated by kalshikit; it never traded anywhere.",
             "rules_secondary": "",
             "can_close_early": False,
@@ -240,17 +436,23 @@ def synthetic_frames(
     start_ns: int | None = None,
     rate_hz: float = 2.0,
     legacy: bool = False,
+    sports: bool = False,
 ) -> Iterator[RawFrame]:
     """Yield a synthetic tape in receive order as :class:`RawFrame` (``path`` ``"<synthetic>"``, ``line`` 1, 2, ...).
 
     ``markets`` markets open at ``start_ns`` (default 2026-05-11T14:00:00Z; never the wall clock, so a seed always
     gives the same bytes) and close within ``duration_s`` seconds. ``rate_hz`` is the mean ticker update rate per
     market. ``legacy=True`` emits the pre-2026 integer-cent ticker and trade frames (all markets on ``linear_cent``).
+    ``sports=True`` makes ``markets // 2`` NBA games of two mirrored markets each (see the module docstring).
     """
     _check_args(markets, duration_s, rate_hz)
     t0_ns = DEFAULT_START_NS if start_ns is None else start_ns
     if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
         raise RecordingError(f"start_ns must be a non-negative int (ns UTC); got {start_ns!r}")
+    if sports:
+        _check_sports(legacy)
+        game_specs, mirror = _sports_specs(markets, duration_s, seed, t0_ns)
+        return _mirror_frames(_generate(game_specs, seed, t0_ns, float(rate_hz), False), mirror)
     specs = _specs(markets, duration_s, seed, t0_ns, legacy)
     return _generate(specs, seed, t0_ns, float(rate_hz), legacy)
 
@@ -495,6 +697,7 @@ def write_synthetic_recording(
     rate_hz: float = 2.0,
     legacy: bool = False,
     note: str | None = None,
+    sports: bool = False,
 ) -> list[Path]:
     """Write :func:`synthetic_frames` as a kit recording (env ``synthetic``, header ``synthetic: true``).
 
@@ -502,11 +705,12 @@ def write_synthetic_recording(
     receive time (as a live recorder's once-a-second flush would). Returns the files written.
     """
     t0 = DEFAULT_START_NS if start_ns is None else start_ns
-    tickers = [m.ticker for m in synthetic_markets(markets, duration_s, seed, t0, legacy)]
+    tickers = [m.ticker for m in synthetic_markets(markets, duration_s, seed, t0, legacy, sports)]
     if note is None:
         note = (
             f"SYNTHETIC data from kalshikit.recording.synthetic (seed={seed}, markets={markets}, "
-            f"duration_s={duration_s}, rate_hz={rate_hz}, legacy={legacy}); not a capture of any real exchange."
+            f"duration_s={duration_s}, rate_hz={rate_hz}, legacy={legacy}{', sports=True' if sports else ''}); "
+            "not a capture of any real exchange."
         )
     subscriptions = {"channels": ["ticker", "trade", "market_lifecycle_v2"], "market_tickers": tickers}
     writer = RecordingWriter(
@@ -521,7 +725,7 @@ def write_synthetic_recording(
     )
     with writer:
         second = -1
-        for f in synthetic_frames(markets, duration_s, seed, t0, rate_hz, legacy):
+        for f in synthetic_frames(markets, duration_s, seed, t0, rate_hz, legacy, sports):
             s = f.recv_ns // NS_PER_S
             if s != second:
                 if second >= 0:
@@ -531,4 +735,14 @@ def write_synthetic_recording(
     return list(writer.paths)
 
 
-__all__ = ["DEFAULT_START_NS", "SyntheticMarket", "synthetic_frames", "synthetic_markets", "write_synthetic_recording"]
+__all__ = [
+    "DEFAULT_START_NS",
+    "NBA_TEAMS",
+    "SPORTS_KEY",
+    "SPORTS_SERIES",
+    "SyntheticGameMarket",
+    "SyntheticMarket",
+    "synthetic_frames",
+    "synthetic_markets",
+    "write_synthetic_recording",
+]

@@ -45,6 +45,7 @@ class StrategyContext:
     odds: dict[str, Any] = field(default_factory=dict)  # ticker -> consensus probability data
     exchange_open: bool = True
     stale: frozenset[str] = frozenset()
+    realized_today: int | None = None  # micro-dollars, net of fees, of positions closed today (None = unknown)
 
 
 class Strategy(Protocol):
