@@ -368,6 +368,12 @@ class Kit:
         ui = self.ui_thread
         return lambda: ui.remove_listener(fn)
 
+    def dashboard(self, **options: Any) -> Any:
+        """The live ipywidgets dashboard of this kit (positions, health, chart, controls); display it in a cell."""
+        from kalshikit.notebook.dashboard import Dashboard
+
+        return Dashboard(self, **options)
+
     # ================================================================== reading
     def _views(self) -> tuple[PositionView, ...]:
         return self.monitor_thread.snapshot if self.monitor_thread is not None else ()
