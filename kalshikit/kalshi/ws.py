@@ -10,6 +10,8 @@
   no pings for ``silence_timeout`` is treated as dead; an ``orderbook_delta`` seq gap asks for a fresh snapshot.
 - Decoded quotes go to the PriceCache; everything else to ``sink``. The raw frame and receive time go to an
   optional recorder first, so a recording holds exactly what arrived.
+- For the recorder: ``all_markets=True`` subscribes ``ticker`` for every market (no market filter), and
+  ``extra_channels`` (e.g. ``trade``) adds market-data channels for the watched markets (or every market).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from kalshikit.core.book import OrderBook
 from kalshikit.core.events import BookDelta, BookSnapshot, FeedStatus, Lifecycle, Quote
 from kalshikit.kalshi.auth import KalshiSigner
 from kalshikit.kalshi.messages import ErrorReply, FrameDecoder, Malformed, Ok, Subscribed, Unknown, Unsubscribed
+from kalshikit.kalshi.wsframes import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameReader
 
 log = logging.getLogger("kalshikit.ws")
 
@@ -137,6 +140,8 @@ class KalshiWebSocket(threading.Thread):
         account_channels: Iterable[str] = ACCOUNT_CHANNELS,
         recv_timeout: float = 0.25,
         clock_ns: Callable[[], int] = time.time_ns,
+        all_markets: bool = False,
+        extra_channels: Iterable[str] = (),
     ) -> None:
         super().__init__(name="WebSocketClient", daemon=True)
         self.url = url
@@ -151,6 +156,11 @@ class KalshiWebSocket(threading.Thread):
         self.verbose = verbose
         self.recorder = recorder
         self.account_channels = tuple(account_channels)
+        # Recorder options. all_markets: ``ticker`` (and the extra channels) for every market, no market filter,
+        # subscribed once per connection. extra_channels: more market-data channels (e.g. ``trade``) for the
+        # watched markets, or for every market with all_markets.
+        self.all_markets = all_markets
+        self.extra_channels = tuple(c for c in extra_channels if c not in ("ticker", "orderbook_delta"))
         self.recv_timeout = recv_timeout
         self._clock = clock_ns
         self.metrics = WsMetrics()
@@ -266,6 +276,9 @@ class KalshiWebSocket(threading.Thread):
         self._load_initial_prices(held)
         for channel in self.account_channels:
             self._subscribe(channel, set())
+        if self.all_markets:
+            for channel in ("ticker", *self.extra_channels):
+                self._subscribe(channel, set())
         self._dirty.set()
 
     def _teardown(self) -> None:
@@ -289,19 +302,21 @@ class KalshiWebSocket(threading.Thread):
     def _session(self) -> None:
         ws = self._ws
         assert ws is not None
-        recv = ws.recv_data_frame
+        reader = FrameReader.after_handshake(ws)
         decode = self._decoder.decode
         metrics = self.metrics
         recorder = self.recorder
         clock = self._clock
+        update = self.cache.update
+        by_market = metrics.last_frame_by_market
         last_rate = 0
         while not self._stop_event.is_set():
             if self._dirty.is_set():
                 self._dirty.clear()
                 self._sync_subscriptions()
             try:
-                opcode, frame = recv(True)
-            except websocket.WebSocketTimeoutException:
+                frames = reader.read()
+            except TimeoutError:
                 now = clock()
                 if now - metrics.last_frame_ns > self.silence_timeout * NS_PER_S:
                     raise ConnectionError(f"no frames or pings for {self.silence_timeout:g} s") from None
@@ -311,22 +326,24 @@ class KalshiWebSocket(threading.Thread):
                 continue
             now = clock()
             metrics.last_frame_ns = now
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                raise ConnectionError("server closed the connection")
-            if opcode != websocket.ABNF.OPCODE_TEXT and opcode != websocket.ABNF.OPCODE_BINARY:
-                continue  # ping (answered by websocket-client) or pong: proof of life only
-            data = frame if isinstance(frame, bytes | bytearray) else frame.data
-            metrics.frames += 1
-            if recorder is not None:
-                recorder.write(data, now)
-            msg = decode(data, now)
-            if type(msg) is Quote:
-                metrics.last_frame_by_market[msg.ticker] = now
-                self.cache.update(msg)
-                if self.verbose:
-                    log.info("price %s bid %s ask %s", msg.ticker, _fmt(msg.yes_bid), _fmt(msg.yes_ask))
-            else:
-                self._handle(msg, now)
+            for opcode, data in frames:
+                if opcode in (OP_TEXT, OP_BINARY):
+                    metrics.frames += 1
+                    if recorder is not None:
+                        recorder.write(data, now)
+                    msg = decode(data, now)
+                    if type(msg) is Quote:
+                        by_market[msg.ticker] = now
+                        update(msg)
+                        if self.verbose:
+                            log.info("price %s bid %s ask %s", msg.ticker, _fmt(msg.yes_bid), _fmt(msg.yes_ask))
+                    else:
+                        self._handle(msg, now)
+                elif opcode == OP_PING:
+                    ws.pong(data)
+                elif opcode == OP_CLOSE:
+                    raise ConnectionError("server closed the connection")
+                # a pong is proof of life only
             if now - last_rate > NS_PER_S:
                 metrics.tick_rate(now)
                 last_rate = now
@@ -441,6 +458,11 @@ class KalshiWebSocket(threading.Thread):
         with self._lock:
             want = {"ticker": set(self._want_ticker), "orderbook_delta": set(self._want_depth)}
         self.cache.set_held(want["ticker"])
+        if self.all_markets:  # ticker and the extra channels cover every market already
+            del want["ticker"]
+        else:
+            for channel in self.extra_channels:
+                want[channel] = set(want["ticker"])
         for channel, markets in want.items():
             sub = self._by_channel.get(channel)
             pending = any(ch == channel for ch, _ in self._pending.values())
