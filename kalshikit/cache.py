@@ -29,6 +29,7 @@ class PriceCache:
         self._lock = threading.RLock()
         self._quotes: dict[str, Quote] = {}
         self._held: frozenset[str] = frozenset()
+        self._held_since: dict[str, int] = {}
         self._stale_after_ns = int(stale_after_s * NS_PER_S)
         self._on_held_update = on_held_update
         self._clock_ns = clock_ns
@@ -40,8 +41,10 @@ class PriceCache:
 
     def set_held(self, tickers: Iterable[str]) -> None:
         """The markets we hold positions in: their updates wake the monitor."""
+        now = self._clock_ns()
         with self._lock:
             self._held = frozenset(tickers)
+            self._held_since = {t: self._held_since.get(t, now) for t in self._held}
 
     @property
     def held(self) -> frozenset[str]:
@@ -75,9 +78,18 @@ class PriceCache:
             return True
         return (self._clock_ns() if now_ns is None else now_ns) - q.recv_ns > self._stale_after_ns
 
-    def stale_tickers(self, tickers: Iterable[str], now_ns: int | None = None) -> list[str]:
+    def stale_tickers(self, tickers: Iterable[str], now_ns: int | None = None, grace_s: float = 2.0) -> list[str]:
+        """Markets whose price is stale. A market held for less than ``grace_s`` without any price yet is not
+        counted: its WebSocket snapshot is on the way (a REST read would only race it)."""
         now = self._clock_ns() if now_ns is None else now_ns
-        return [t for t in tickers if self.is_stale(t, now)]
+        grace = int(grace_s * NS_PER_S)
+        out = []
+        for t in tickers:
+            if t not in self._quotes and now - self._held_since.get(t, 0) < grace:
+                continue
+            if self.is_stale(t, now):
+                out.append(t)
+        return out
 
     def snapshot(self) -> dict[str, Quote]:
         """A copy of every cached quote (cheap: the quotes themselves are shared, immutable)."""

@@ -87,6 +87,7 @@ class Decision(Action, frozen=True):
     quote_recv_ns: int = 0
     quote_exchange_ns: int = 0
     detail: str = ""
+    quote_source: str = ""  # ws | rest | book | replay: where the price the decision was made on came from
 
 
 class Alert(Action, frozen=True):

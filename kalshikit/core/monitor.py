@@ -244,6 +244,7 @@ class PositionView(msgspec.Struct, frozen=True):
     trigger: str
     market_status: str
     rules: str
+    opened_ns: int = 0
 
 
 @dataclass
@@ -529,6 +530,8 @@ class Monitor:
         return None
 
     def _evaluate(self, g: Guarded, q: Quote, ctx: _Ctx) -> None:
+        if q.recv_ns < g.pos.opened_ns:
+            return  # a price from before the position existed says nothing about it (e.g. a re-opened market)
         hit = self._check(g, q)
         if hit is None:
             g.held_stale = False
@@ -717,6 +720,15 @@ class Monitor:
         fee_delta = fee_total - o.fees_applied
         if delta <= 0 and fee_delta <= 0:
             return
+        if o.purpose == "exit":
+            g = self.positions.get(o.ticker)
+            if g is None or g.pos.position_id != o.position_id:
+                # A reduce-only exit of a position that is already closed here (e.g. its outcome was learned after
+                # a restart): its fills were counted when it closed, or reconciliation will count them. They must
+                # never open a position of their own.
+                o.applied = max(o.applied, filled)
+                o.fees_applied = max(o.fees_applied, fee_total)
+                return
         price = o.average_price
         if o.fill_total >= filled and o.fill_total > 0:
             price = (o.fill_value + o.fill_total // 2) // o.fill_total
@@ -1250,6 +1262,7 @@ class Monitor:
                 quote_recv_ns=q.recv_ns if q is not None else 0,
                 quote_exchange_ns=q.exchange_ns if q is not None else 0,
                 detail=detail,
+                quote_source=q.source if q is not None else "",
             )
         )
 
@@ -1297,6 +1310,7 @@ class Monitor:
             trigger=g.trigger,
             market_status=m.status if m is not None else "active",
             rules=describe(p) if p is not None else "",
+            opened_ns=pos.opened_ns,
         )
 
     def open_tickers(self) -> Iterable[str]:

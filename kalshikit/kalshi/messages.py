@@ -400,6 +400,14 @@ class _TypeOnly(msgspec.Struct, gc=False):
 
 
 # ---------------------------------------------------------------------------- field normalisation
+def _fp_count(s: str) -> int:
+    """parse_count's fast path inlined for ``"<digits>.<2 digits>"`` (the shape Kalshi always sends)."""
+    d = s.replace(".", "", 1)
+    if 3 < len(s) < 32 and s[-3] == "." and d.isdigit() and d.isascii():
+        return int(d)
+    return parse_count(s)
+
+
 _COUNT_MEMO: dict[str, int] = {}
 _COUNT_MEMO_MAX = 100_000
 
@@ -408,7 +416,7 @@ def _count(s: str) -> int:
     """parse_count with a bounded memo: sizes and volumes repeat across a market's ticker frames."""
     v = _COUNT_MEMO.get(s)
     if v is None:
-        v = parse_count(s)
+        v = _fp_count(s)
         if len(_COUNT_MEMO) >= _COUNT_MEMO_MAX:
             _COUNT_MEMO.clear()
         _COUNT_MEMO[s] = v

@@ -457,7 +457,6 @@ class KalshiWebSocket(threading.Thread):
         """Bring ticker / orderbook_delta subscriptions to the wanted market sets, one command per change."""
         with self._lock:
             want = {"ticker": set(self._want_ticker), "orderbook_delta": set(self._want_depth)}
-        self.cache.set_held(want["ticker"])
         if self.all_markets:  # ticker and the extra channels cover every market already
             del want["ticker"]
         else:
@@ -471,9 +470,7 @@ class KalshiWebSocket(threading.Thread):
                 continue
             if sub is None:
                 if markets:
-                    new = sorted(markets - set(self.cache.snapshot()))
-                    self._load_initial_prices(new)
-                    self._subscribe(channel, markets)
+                    self._subscribe(channel, markets)  # ticker: with send_initial_snapshot
                 continue
             add = markets - sub.markets
             remove = sub.markets - markets
@@ -483,7 +480,8 @@ class KalshiWebSocket(threading.Thread):
                 self._subs.pop(sub.sid, None)
                 continue
             if add:
-                self._load_initial_prices(sorted(add))
+                # New markets get a WebSocket snapshot (send_initial_snapshot); a market whose first price is late
+                # is read over REST by the monitor's sweep (a market without a price counts as stale).
                 params: dict[str, Any] = {"sid": sub.sid, "action": "add_markets", "market_tickers": sorted(add)}
                 if channel == "ticker":
                     params["send_initial_snapshot"] = True

@@ -33,7 +33,7 @@ from kalshikit.core.rules import Protection, protection
 from kalshikit.errors import RuleError
 from kalshikit.kalshi.auth import KalshiSigner
 from kalshikit.kalshi.rest import KalshiRest
-from kalshikit.kalshi.ws import KalshiWebSocket
+from kalshikit.kalshi.ws import ACCOUNT_CHANNELS, KalshiWebSocket
 from kalshikit.live.executor import OrderExecutor, rest_quotes
 from kalshikit.live.monitor_thread import StopLossMonitorThread
 from kalshikit.live.strategy_loop import StrategyLoopThread
@@ -158,8 +158,8 @@ class Kit:
             self.recorder = RecordingWriter(
                 self.record_dir,
                 env=s.env,
-                note="recorded by kalshikit.live",
-                subscriptions={"ticker": "held markets", "account": True},
+                note="recorded by kalshikit.live: ticker frames of the markets held, and account channels",
+                subscriptions={"channels": ["ticker", *ACCOUNT_CHANNELS], "market_tickers": []},
             )
         if s.websocket_enabled:
             self.ws = KalshiWebSocket(
@@ -413,6 +413,21 @@ class Kit:
         from kalshikit.live.frames import trades_frame
 
         return trades_frame(self.monitor_thread.closed if self.monitor_thread else [])
+
+    def entries(self) -> pd.DataFrame:
+        """The positions of this session as an entries table (ticker, entry_time, side, count, entry_price): what
+        ``kalshikit.replay.replay`` / ``parity`` need to replay the session with the same positions."""
+        import pandas as pd
+
+        rows = []
+        closed = self.monitor_thread.closed if self.monitor_thread else []
+        for c in closed:
+            if c.entry_price is not None and c.side:
+                rows.append((c.ticker, c.opened_ns, c.side, c.count / 100, c.entry_price / 10_000))
+        for v in self._views():
+            if v.entry_price is not None and v.side:
+                rows.append((v.ticker, v.opened_ns, v.side, v.count / 100, v.entry_price / 10_000))
+        return pd.DataFrame(rows, columns=["ticker", "entry_time", "side", "count", "entry_price"])
 
     def alerts(self) -> list[Any]:
         from kalshikit.core.actions import Alert

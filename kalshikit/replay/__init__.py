@@ -5,6 +5,21 @@ from __future__ import annotations
 from kalshikit.replay.engine import replay
 from kalshikit.replay.entries import Entry, FirstTwoSided, load_entries
 from kalshikit.replay.fills import FillModel
+from kalshikit.replay.outcomes import load_results
+from kalshikit.replay.parity import ParityReport, parity
 from kalshikit.replay.results import ReplayResult
+from kalshikit.replay.sweep import SweepResult, sweep
 
-__all__ = ["Entry", "FillModel", "FirstTwoSided", "ReplayResult", "load_entries", "replay"]
+__all__ = [
+    "Entry",
+    "FillModel",
+    "FirstTwoSided",
+    "ParityReport",
+    "ReplayResult",
+    "SweepResult",
+    "load_entries",
+    "load_results",
+    "parity",
+    "replay",
+    "sweep",
+]

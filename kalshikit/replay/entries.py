@@ -50,6 +50,8 @@ class FirstTwoSided:
 def _time_ns(value: Any, row: int) -> int:
     import pandas as pd
 
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())  # integer ns in a column that also holds ISO times
     if isinstance(value, int | float) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"entries row {row}: entry_time {value!r} is not a time")

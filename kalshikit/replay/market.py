@@ -196,6 +196,8 @@ class MarketReplay:
             sidx = sp[k][0] if k < len(sp) else INF
             te = self._next_time()
             tpos = int(np.searchsorted(recv, te, side="right")) if te < INF else INF
+            if tpos < i:
+                tpos = i  # due already (a deadline set in the past): it happens now, before quote i
             stop = min(sidx, tpos, n)
             if stop < i:
                 stop = i
@@ -300,14 +302,15 @@ class MarketReplay:
             self._time_event(te)
 
     def _time_event(self, te: int) -> None:
+        now = max(te, self.last_ns)  # the clock never runs backwards: an event due in the past happens now
         if self._pending and self._pending[0][0] == te:
             arrival, _, order, decided = heapq.heappop(self._pending)
-            self._execute(order, decided, arrival)
+            self._execute(order, decided, max(arrival, self.last_ns))
         elif self._entries and self._entries[0].entry_ns == te:
-            self._enter(self._entries.popleft(), te)
+            self._enter(self._entries.popleft(), now)
         else:
-            self._feed(Tick(), te)
-        self.last_ns = max(self.last_ns, te)
+            self._feed(Tick(), now)
+        self.last_ns = now
 
     # ================================================================== monitor plumbing
     def _feed(self, ev: Any, now: int) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from kalshikit.core.actions import MarketInfo
 from kalshikit.core.events import Lifecycle, Quote
 from kalshikit.core.grid import PriceGrid, PriceRange
+from kalshikit.errors import RecordingError
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
 from kalshikit.recording.reader import ReadReport, read_frames
 from kalshikit.replay.market import TickArrays
@@ -91,7 +92,7 @@ def _col(batch: Any, name: str) -> np.ndarray[Any, Any]:
 
 
 def parquet_blocks(
-    path: str | os.PathLike[str], *, batch_rows: int = 1 << 20
+    path: str | os.PathLike[str], *, batch_rows: int = 1 << 18
 ) -> Iterator[tuple[dict[str, TickArrays], dict[str, list[tuple[int, int, Any]]]]]:
     """Blocks of ``{ticker: TickArrays}`` and ``{ticker: [(index, ns, event)]}`` specials, in time order.
 
@@ -100,7 +101,7 @@ def parquet_blocks(
     """
     import pyarrow.parquet as pq
 
-    from kalshikit.recording.columnar import iter_batches, sidecar_paths
+    from kalshikit.recording.columnar import sidecar_paths
 
     lc_path = sidecar_paths(path)[1]
     specials: list[tuple[int, str, int, Any]] = []  # (tick_index, ticker, ns, event)
@@ -127,7 +128,11 @@ def parquet_blocks(
     sp = 0
     g0 = 0
     cols = ["ticker", "recv_ns", "exchange_ns", "yes_bid", "yes_ask", "yes_bid_size", "yes_ask_size", "last"]
-    for batch in iter_batches(path, batch_size=batch_rows, columns=cols):
+    if not Path(path).is_file():
+        raise RecordingError("no such Parquet file (convert a recording with to_parquet first)", path=str(path))
+    # pre_buffer=False: Arrow's pre-buffering keeps the compressed column chunks of the file in memory (hundreds of
+    # MB for 10M ticks); without it memory stays at about one batch.
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows, columns=cols):
         n = batch.num_rows
         tick_col = batch.column("ticker")
         codes = np.asarray(tick_col.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -160,6 +165,9 @@ def parquet_blocks(
             rel = 0 if rows is None else int(np.searchsorted(rows, tick_index - g0))
             extra.setdefault(ticker, []).append((rel, ns, ev))
             sp += 1
+        # Release this batch's columns before the consumer runs and the next batch is read: otherwise two batches
+        # (and their Arrow buffers) are alive at once, which is most of the peak memory of a long replay.
+        del batch, tick_col, codes, recv, exch, bid, ask, bsz, asz, last, order, sorted_codes, rows_of
         yield blocks, extra
         g0 += n
     tail: dict[str, list[tuple[int, int, Any]]] = {}

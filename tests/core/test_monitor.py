@@ -706,3 +706,13 @@ def test_reconcile_keeps_local_changes_newer_than_the_snapshot_and_zeroes_missin
     assert h.monitor.position(T).count == 1000  # type: ignore[union-attr]
     out = h.feed(Reconcile((), as_of_ns=5 * S), 6.0)  # newer snapshot without the market: flat elsewhere
     assert h.of(PositionClosed, out)[0].reason == "external"
+
+
+def test_late_report_of_an_exit_never_reopens_its_closed_position() -> None:
+    h = armed(stop=0.10)
+    order = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 1.0), 1.0))[0]
+    h.feed(PositionUpdate(T, 0, source="ws"), 1.1)  # closed by the exchange's own report first
+    h.feed(OrderUpdate("oid", order.client_order_id, T, "executed", 1000, 0), 1.2)
+    assert h.state() == "gone"
+    h.feed(Fill("late", "oid", T, "ask", c("0.40"), 1000, client_order_id=order.client_order_id), 1.3)
+    assert h.state() == "gone" and not h.of(Watch, h.actions[-3:])

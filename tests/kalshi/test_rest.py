@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.conftest import eventually
 
 from kalshikit.config import Settings
 from kalshikit.errors import (
@@ -26,6 +25,7 @@ from kalshikit.kalshi.models import OrderRequest, OrderResult
 from kalshikit.kalshi.ratelimit import CLIENT_RATE_LIMIT_CODE
 from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.sim import Simulator
+from tests.conftest import eventually
 
 ORDERS_PATH = "/portfolio/events/orders"
 

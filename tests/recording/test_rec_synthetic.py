@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import ROOT
 
 from kalshikit.core.events import Lifecycle, Quote, Trade
 from kalshikit.core.grid import PriceGrid
@@ -28,6 +27,7 @@ from kalshikit.recording import (
     write_synthetic_recording,
 )
 from kalshikit.recording.synthetic import DEFAULT_START_NS
+from tests.conftest import ROOT
 
 SAMPLE = ROOT / "recordings" / "sample"
 TICKER_FIELDS = {

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import ROOT, eventually
 
 from kalshikit import __version__
 from kalshikit.errors import RecordingError
 from kalshikit.recording import ReadReport, RecordingWriter, read_file, read_frames, read_header
 from kalshikit.recording.format import NS_PER_HOUR, file_name, hour_of
+from tests.conftest import ROOT, eventually
 
 HOUR0 = 1778508000 * 10**9  # 2026-05-11T14:00:00Z, a whole hour
 

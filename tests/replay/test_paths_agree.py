@@ -21,6 +21,7 @@ RULES = [
     {"stop": 0.04, "trigger_source": "mid"},
     {"stop": 0.06, "take_profit": 0.06, "trigger_source": "last"},
     {"exit_before_close_s": 120},
+    {"time_exit_at_ns": 1},  # a deadline already in the past: it fires at once (and must not hang)
 ]
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 import websocket
-from tests.conftest import eventually
 
 from kalshikit.config import mask_key_id
 from kalshikit.kalshi.auth import KalshiSigner, generate_rsa_key, load_private_key_file
+from tests.conftest import eventually
 
 
 class Cli:

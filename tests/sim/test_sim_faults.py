@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 import websocket
-from tests.conftest import eventually
 from sim_testkit import ORDERS, C, account_api, demo_api, new_market
 
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
 from kalshikit.sim import Faults, Simulator
 from kalshikit.sim.faults import parse_rest_errors
+from tests.conftest import eventually
 
 
 @pytest.fixture(autouse=True)

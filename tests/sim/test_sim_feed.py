@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from tests.conftest import eventually
 from sim_testkit import C, demo_api
 
 from kalshikit.core.book import OrderBook
@@ -19,6 +18,7 @@ from kalshikit.kalshi.messages import FrameDecoder
 from kalshikit.sim import Simulator
 from kalshikit.sim.exchange import Exchange
 from kalshikit.sim.feed import Feed
+from tests.conftest import eventually
 
 T0 = 1_800_000_000 * 10**9
 MS = 1_000_000

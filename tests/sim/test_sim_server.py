@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from tests.conftest import eventually
 from sim_testkit import C, demo_api, new_market
 
 from kalshikit.kalshi.auth import KalshiSigner, generate_rsa_key
 from kalshikit.sim import SimError, Simulator
+from tests.conftest import eventually
 
 
 def test_start_stop_restart_and_context_manager(tmp_path: Path) -> None:
