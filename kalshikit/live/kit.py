@@ -30,7 +30,7 @@ from kalshikit.config import Settings
 from kalshikit.core.actions import Flatten, Protect, SetPaused, Unprotect
 from kalshikit.core.monitor import Monitor, MonitorConfig, PositionView
 from kalshikit.core.rules import Protection, protection
-from kalshikit.errors import RuleError
+from kalshikit.errors import ConfigError, KalshiKitError, RuleError
 from kalshikit.kalshi.auth import KalshiSigner
 from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.kalshi.ws import ACCOUNT_CHANNELS, KalshiWebSocket
@@ -65,6 +65,9 @@ class Kit:
         record_dir: str | Path | None = None,
         journal_path: str | Path | None = None,
         simulator: Any = None,
+        sim_options: dict[str, Any] | None = None,
+        risk: Any = None,
+        gather: Any = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.strategy: Strategy = strategy or NoStrategy()
@@ -80,7 +83,13 @@ class Kit:
         self.record_dir = Path(record_dir) if record_dir else None
         self._journal_path = Path(journal_path) if journal_path else None
         self.sim = simulator
+        self.sim_options = dict(sim_options or {})
         self._own_sim = False
+        self.risk = risk  # RiskLimits or RiskManager; default limits apply as soon as a strategy trades
+        self.gather = gather  # GatherConfig: market discovery + sportsbook odds for the strategy
+        self.gatherer: Any = None
+        self.odds: Any = None
+        self._risk_manager: Any = None
         self._lock = threading.RLock()
         self._running = False
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -198,6 +207,7 @@ class Kit:
             strategy_interval=s.strategy_loop_interval,
             reconcile_interval=s.reconcile_interval,
             id_salt=self.journal.id_salt,
+            risk_check=self._setup_strategy(),
         )
         self.ui_thread = UIUpdateThread(
             self._build_snapshot,
@@ -217,16 +227,27 @@ class Kit:
         from kalshikit.sim import Simulator
 
         if self.sim is None:
-            self.sim = Simulator(
-                recordings=self.recordings or None,
-                synthetic=not self.recordings,
-                speed=self.sim_speed,
-                loop=self.sim_loop,
-            )
+            options: dict[str, Any] = {
+                "recordings": self.recordings or None,
+                "synthetic": not self.recordings,
+                "speed": self.sim_speed,
+                "loop": self.sim_loop,
+            }
+            if self.gather is not None:
+                # A strategy that reads sportsbook odds gets the simulator's sports markets and its Odds API stub.
+                options.update({"synthetic": {"sports": True, "markets": 8} if not self.recordings else False,
+                                "odds": True})
+            options.update(self.sim_options)
+            if options.get("recordings"):
+                options["synthetic"] = False
+            self.sim = Simulator(**options)
             self._own_sim = True
         if self.sim._thread is None:
             self.sim.start()
-        self.settings = self.settings.replace(rest_url=self.sim.rest_url, ws_url=self.sim.ws_url)
+        changes: dict[str, Any] = {"rest_url": self.sim.rest_url, "ws_url": self.sim.ws_url}
+        if getattr(self.sim, "odds_url", None):
+            changes.update(odds_api_url=self.sim.odds_url, odds_api_key=self.sim.odds.api_key)
+        self.settings = self.settings.replace(**changes)
 
     def _default_journal_path(self) -> Path:
         if self._own_sim:
@@ -479,6 +500,11 @@ class Kit:
                 "reconciles": st.reconciles if st else 0,
                 "errors": st.errors if st else 0,
                 "last_error": st.last_error if st else "",
+                "entries_sent": st.entries_sent if st else 0,
+                "entries_refused": st.entries_refused if st else 0,
+                "entries_cancelled": st.entries_cancelled if st else 0,
+                "recent": list(st.decisions[-10:]) if st else [],
+                "halted": bool(self._risk_manager is not None and self._risk_manager.halted),
             },
             recent=tuple(list(mt.recent)[-20:]) if mt else (),
             realized_today=sum(c.realized - c.fees for c in closed_today),
@@ -486,11 +512,60 @@ class Kit:
             unrealized=sum(v.unrealized or 0 for v in views),
         )
 
+    def _setup_strategy(self) -> Callable[[Any, StrategyContext], str | None] | None:
+        """Odds and discovery for the strategy (when ``gather`` is set) and the risk manager (always, once a
+        strategy other than the default is given)."""
+        if isinstance(self.strategy, NoStrategy):
+            return None
+        from kalshikit.strategy.risk import RiskLimits, RiskManager
+
+        if self.gather is not None:
+            from kalshikit.strategy.data import DataGatherer
+            from kalshikit.strategy.odds import OddsClient
+
+            if self.settings.odds_api_key is None:
+                raise ConfigError("the strategy needs sportsbook odds: set ODDS_API_KEY (or run on the simulator)")
+            self.odds = OddsClient.from_settings(self.settings)
+            self.gatherer = DataGatherer(self.rest, self.odds, self.gather)
+        risk = self.risk if self.risk is not None else RiskLimits()
+        self._risk_manager = risk if isinstance(risk, RiskManager) else RiskManager(risk)
+        return self._risk_manager.check  # type: ignore[no-any-return]
+
     def _strategy_context(self) -> StrategyContext:
+        """What the strategy sees each cycle: live quotes, positions, balance, exchange state, realized P&L today,
+        and (with ``gather``) the discovered markets and the sportsbook consensus."""
         quotes = self.cache.snapshot() if self.cache else {}
         now = time.time_ns()
         stale = frozenset(t for t, q in quotes.items() if self.cache and now - q.recv_ns > self.cache.stale_after_ns)
-        return StrategyContext(now_ns=now, quotes=quotes, positions=self._views(), balance=None, stale=stale)
+        balance: int | None = None
+        exchange_open = True
+        if self.rest is not None and not isinstance(self.strategy, NoStrategy):
+            try:
+                balance = self.rest.balance().balance
+                status = self.rest.exchange_status()
+                exchange_open = status.exchange_active and status.trading_active
+            except KalshiKitError as exc:
+                log.warning("strategy context: could not read balance/exchange status (%s)", exc)
+                exchange_open = False  # unknown: no entries this cycle
+        ctx = StrategyContext(now_ns=now, quotes=quotes, positions=self._views(), balance=balance, stale=stale,
+                              exchange_open=exchange_open, realized_today=self._realized_today())
+        if self.gatherer is not None:
+            from kalshikit.strategy.data import DataGatherer
+
+            ctx = DataGatherer.enrich(ctx, self.gatherer.refresh(now))
+        return ctx
+
+    def _realized_today(self) -> int:
+        day_start = int(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()) * NS_PER_S
+        closed = self.monitor_thread.closed if self.monitor_thread else []
+        return sum(c.realized - c.fees for c in closed if c.closed_ns >= day_start)
+
+    def strategy_decisions(self) -> pd.DataFrame:
+        """Every entry the strategy asked for this session: sent or refused by the risk limits, with the reason."""
+        import pandas as pd
+
+        rows = list(self.strategy_thread.decisions) if self.strategy_thread else []
+        return pd.DataFrame(rows, columns=["ns", "ticker", "side", "count", "limit", "reason", "action", "why"])
 
     def _daily_report(self, day: str) -> dict[str, Any]:
         start = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) * NS_PER_S

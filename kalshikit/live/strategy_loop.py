@@ -86,6 +86,10 @@ class StrategyLoopThread(threading.Thread):
         self.last_reconcile_ns = 0
         self.decisions: list[dict[str, Any]] = []
         self._entry_seq = 0
+        self._resting: list[tuple[int, str, str]] = []  # (cancel at ns, ticker, client_order_id) of resting entries
+        self.entries_sent = 0
+        self.entries_refused = 0
+        self.entries_cancelled = 0
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop_event.set()
@@ -109,7 +113,9 @@ class StrategyLoopThread(threading.Thread):
             if now >= next_strategy:
                 self._cycle()
                 next_strategy = self._clock() + self.strategy_ns
-            wait = (min(next_strategy, next_reconcile) - self._clock()) / NS_PER_S
+            self._cancel_expired()
+            wake = min(next_strategy, next_reconcile, *(r[0] for r in self._resting))
+            wait = (wake - self._clock()) / NS_PER_S
             self._kick.wait(max(0.0, wait))
             self._kick.clear()
 
@@ -153,12 +159,39 @@ class StrategyLoopThread(threading.Thread):
         }
         self.decisions.append(record)
         if refusal:
+            self.entries_refused += 1
             log.info("entry %s %s refused: %s", intent.ticker, intent.side, refusal)
             return
+        log.info("entry %s %s x%.2f up to %.4f: %s", intent.ticker, intent.side, intent.count / 100,
+                 intent.limit_price / 10_000, intent.reason)
         self._entry_seq += 1
+        self.entries_sent += 1
         order = entry_order(intent, self._salt, self._entry_seq)
+        if intent.time_in_force == "good_till_canceled":
+            cancel_at = self._clock() + int(intent.rest_seconds * NS_PER_S)
+            self._resting.append((cancel_at, intent.ticker, order.client_order_id))
         track = TrackOrder(
             order.client_order_id, order.ticker, order.book_side, order.count, "entry", intent.protection
         )
         self.executor.enter(order, lambda: self.post(track))
         self._sync(self._held() | {intent.ticker})
+
+    def _cancel_expired(self) -> None:
+        """Cancel resting entries whose time is up (what filled meanwhile stays a position)."""
+        now = self._clock()
+        due = [r for r in self._resting if r[0] <= now]
+        if not due:
+            return
+        self._resting = [r for r in self._resting if r[0] > now]
+        rest = self.executor.rest
+        for _, ticker, coid in due:
+            try:
+                found = rest.find_order(ticker, coid)
+                if found is not None and found.status == "resting":
+                    rest.cancel_order(found.order_id, ticker=ticker)
+                    self.entries_cancelled += 1
+                    log.info("entry %s %s: time up, the unfilled rest is cancelled", ticker, coid)
+            except Exception as exc:  # keep trying on the next pass; the order may still rest
+                self.errors += 1
+                self.last_error = f"cancel {coid}: {type(exc).__name__}: {exc}"
+                self._resting.append((now + NS_PER_S, ticker, coid))

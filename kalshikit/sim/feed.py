@@ -248,12 +248,17 @@ def recording_source(paths: list[str]) -> TapeSource:
     return source
 
 
-def synthetic_source(markets: int = 6, duration_s: float = 600.0, seed: int = 7, rate_hz: float = 2.0) -> TapeSource:
-    """The recording package's synthetic generator; each pass starts now, with new markets and seed + pass."""
+def synthetic_source(
+    markets: int = 6, duration_s: float = 600.0, seed: int = 7, rate_hz: float = 2.0, sports: bool = False
+) -> TapeSource:
+    """The recording package's synthetic generator; each pass starts now, with new markets and seed + pass.
+    ``sports``: NBA game markets (two per game, team names in titles) instead of generic ones."""
     from kalshikit.recording.synthetic import synthetic_frames
 
     def source(n: int) -> Iterable[TapeFrame]:
         start = time.time_ns() // NS_PER_S * NS_PER_S
-        return synthetic_frames(markets=markets, duration_s=duration_s, seed=seed + n, start_ns=start, rate_hz=rate_hz)
+        return synthetic_frames(
+            markets=markets, duration_s=duration_s, seed=seed + n, start_ns=start, rate_hz=rate_hz, sports=sports
+        )
 
     return source

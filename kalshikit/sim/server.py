@@ -102,6 +102,8 @@ class Simulator:
         housekeeping_s: float = 0.1,
         fees: FeeSchedule | None = None,
         tape_waits_for_subscriber: bool = False,
+        odds: bool = False,
+        odds_quota: int = 10_000,
     ) -> None:
         if (key_id is None) != (public_key_pem is None):
             raise ValueError("give key_id and public_key_pem together (or neither, for a generated demo key)")
@@ -143,6 +145,9 @@ class Simulator:
             if state_dir is not None
             else (self.private_key_path.parent if self.private_key_path else None)
         )
+        self.odds_enabled = odds
+        self.odds_quota = odds_quota
+        self.odds: Any = None  # the Odds API stub (kalshikit.sim.odds_stub.OddsApiStub) when odds=True
         self.faults = Faults()
         self.exchange = Exchange(
             default_balance=balance_dollars * MONEY_SCALE,
@@ -200,10 +205,27 @@ class Simulator:
             raise TimeoutError(f"the simulator did not start within {timeout} s")
         if self._startup_error is not None:
             raise RuntimeError(f"the simulator failed to start: {self._startup_error}") from self._startup_error
+        if self.odds_enabled:
+            self._start_odds()
         return self
+
+    def _start_odds(self) -> None:
+        from kalshikit.kalshi.rest import KalshiRest
+        from kalshikit.sim.odds_stub import OddsApiStub, rest_provider
+
+        self.odds = OddsApiStub(rest_provider(KalshiRest(self.rest_url, reads_per_second=1000)), quota=self.odds_quota)
+        self.odds.start()
+
+    @property
+    def odds_url(self) -> str | None:
+        """Base URL of the Odds API stub (``.../v4``, for ODDS_API_URL), when started with ``odds=True``."""
+        return self.odds.base_url if self.odds is not None else None
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the server and its thread (idempotent)."""
+        if self.odds is not None:
+            self.odds.stop()
+            self.odds = None
         loop, thread = self._loop, self._thread
         if loop is not None and self._stop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._stop.set)
