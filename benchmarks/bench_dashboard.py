@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     kit = Kit(Settings.from_env(environ={"KALSHI_ENV": "sim"}, env_file=None))  # never started: public API only
     dash = Dashboard(kit, history_points=args.points)
     dash.state = "live"  # render as a running kit's dashboard would
+    chart = dash.chart
+    assert chart is not None and chart.figure is not None, "the chart needs plotly and anywidget"
     hist = PriceHistory(points=args.points)
     table = PositionsTable()
     update_s: list[float] = []
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(30):
         h.version += 1
         t0 = time.perf_counter()
-        dash.chart.show(selected, h)
+        chart.show(selected, h)
         chart_s.append(time.perf_counter() - t0)
 
     # Correctness: one row per position, and the last snapshot's prices are what the table shows.
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     v0 = next(v for v in last.positions if v.ticker == selected)
     row = shown.split(f'data-ticker="{selected}"', 1)[1].split("</tr>", 1)[0]
     assert f'<td class="kk-bid">{v0.yes_bid / ONE:.2f}</td>' in row, row[:300]
-    assert dash.chart.figure is not None and len(dash.chart.figure.data[0].x) == args.points
+    assert chart.figure is not None and len(chart.figure.data[0].x) == args.points
 
     result = {
         "benchmark": "dashboard_refresh",
@@ -254,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "history_ms": stats_ms(history_s),
         "table_html_bytes": len(html),
         "table_sends": dash.table.sends,
-        "chart_redraws": dash.chart.redraws,
+        "chart_redraws": chart.redraws,
         "note": "per UI update on the UIUpdate thread; widget messages to a browser not included",
     }
     print(json.dumps(result, indent=1))
