@@ -48,6 +48,7 @@ log = logging.getLogger("kalshikit")
 NS_PER_S = 1_000_000_000
 _RUNNING: dict[Path, weakref.ref[Kit]] = {}
 _RUNNING_LOCK = threading.Lock()
+_EMBEDDED_SIM = Path("<kit with its own simulator>")
 
 
 class Kit:
@@ -139,6 +140,7 @@ class Kit:
         s = self.settings
         signer: KalshiSigner | None = None
         if s.env == "sim" and not s.rest_url:
+            self._replace_previous(_EMBEDDED_SIM)
             self._start_sim()
             s = self.settings
             signer = self.sim.signer()
@@ -261,15 +263,20 @@ class Kit:
             return Path(self._tmpdir.name) / "reports"
         return self.settings.data_dir / self.settings.env / "reports"
 
-    def _claim_journal(self, path: Path) -> None:
-        path = path.resolve()
+    def _replace_previous(self, key: Path) -> None:
+        """One running kit per journal (and one with its own simulator) per process: re-running a notebook cell
+        that makes a new Kit stops the previous one instead of leaving it trading in the background."""
         with _RUNNING_LOCK:
-            ref = _RUNNING.get(path)
+            ref = _RUNNING.get(key)
             old = ref() if ref is not None else None
-            if old is not None and old is not self and old.running:
-                log.warning("another Kit is running on %s in this process; stopping it first", path)
-                old.stop()
-            _RUNNING[path] = weakref.ref(self)
+            _RUNNING[key] = weakref.ref(self)
+        if old is not None and old is not self and old.running:
+            what = "its own simulator" if key == _EMBEDDED_SIM else key
+            log.warning("another Kit is running on %s in this process; stopping it first", what)
+            old.stop()
+
+    def _claim_journal(self, path: Path) -> None:
+        self._replace_previous(path.resolve())
         self._jlock = JournalLock(path)
         self._jlock.acquire()
 

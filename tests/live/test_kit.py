@@ -150,3 +150,20 @@ def test_status_snapshot_and_frames(exchange: Simulator, make_kit: Callable[...,
     assert st["env"] == "sim" and st["running"] and st["positions"] == 1
     prices = kit.prices()
     assert T in set(prices["ticker"]) and not prices.set_index("ticker").loc[T, "stale"]
+
+
+def test_a_new_kit_with_its_own_simulator_replaces_the_previous_one(tmp_path: object) -> None:
+    from kalshikit.config import Settings
+    from tests.live.conftest import FAST
+
+    settings = Settings.from_env(environ={"KALSHI_ENV": "sim"}, env_file=None, **FAST)
+    first = Kit(settings)
+    second = Kit(settings)
+    try:
+        first.start()
+        assert first.running and first.sim is not None
+        second.start()  # a re-run notebook cell: the first kit (and its simulator) must not keep trading
+        assert second.running and not first.running
+    finally:
+        second.stop()
+        first.stop()
