@@ -181,6 +181,16 @@ class Guarded:
     def side(self) -> Side | None:
         return self.pos.side
 
+    def rule_levels(self) -> tuple[int | None, int | None, int | None]:
+        """The current own-side level of each stop rule: (stop-loss, break-even once active, trailing once active)."""
+        lv = self.levels
+        stop = lv.stop if lv is not None else None
+        be = lv.break_even_stop if lv is not None and self.break_even_active else None
+        trail = None
+        if self.peak is not None and self.protection is not None and self.protection.trailing is not None:
+            trail = self.peak - self.protection.trail_gap(self.peak)
+        return stop, be, trail
+
     def stop_level(self) -> tuple[int | None, str]:
         """The effective stop (highest of stop-loss, break-even and trailing) and which rule sets it."""
         best: int | None = None
@@ -245,6 +255,10 @@ class PositionView(msgspec.Struct, frozen=True):
     market_status: str
     rules: str
     opened_ns: int = 0
+    stop_loss_level: int | None = None  # each stop rule's own level (``stop`` is the highest of them)
+    break_even_level: int | None = None
+    trailing_level: int | None = None
+    has_trailing: bool = False
 
 
 @dataclass
@@ -1274,6 +1288,7 @@ class Monitor:
         source: TriggerSource = p.trigger_source if p is not None else "bid"
         mark = mark_of(side, q, source) if q is not None and side is not None else None
         stop, stop_rule = g.stop_level()
+        sl_level, be_level, trail_level = g.rule_levels()
         tp = g.levels.take_profit if g.levels is not None else None
         nearest = ""
         dist: int | None = None
@@ -1311,6 +1326,10 @@ class Monitor:
             market_status=m.status if m is not None else "active",
             rules=describe(p) if p is not None else "",
             opened_ns=pos.opened_ns,
+            stop_loss_level=sl_level,
+            break_even_level=be_level,
+            trailing_level=trail_level,
+            has_trailing=p is not None and p.trailing is not None,
         )
 
     def open_tickers(self) -> Iterable[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +12,6 @@ MONEY_SCALE = 1_000_000
 NS_PER_S = 1_000_000_000
 DASH = "–"
 
-_TRAIL_DISTANCE = re.compile(r"trail (\d+\.\d+) from entry")
-_TRAIL_FRACTION = re.compile(r"trail (\d+(?:\.\d+)?)% of entry")
-_SL_DISTANCE = re.compile(r"SL (\d+\.\d+) from entry")
-_SL_PRICE = re.compile(r"SL @(\d+\.\d+)")
-_SL_FRACTION = re.compile(r"SL (\d+(?:\.\d+)?)% of entry")
 
 
 def esc(text: object) -> str:
@@ -82,33 +76,10 @@ def clock(ns: int | None) -> str:
 
 
 def rule_levels(view: Any) -> dict[str, int | None]:
-    """Each armed rule's current own-side level for one PositionView (stop_loss, trailing, take_profit).
-
-    The view carries the effective stop (the highest of stop-loss, break-even and trailing) and which rule sets
-    it; the level of a rule that is not the effective one is rebuilt from the rule description and the entry.
-    """
-    rules: str = view.rules or ""
-    entry: int | None = view.entry_price
-    out: dict[str, int | None] = {"stop_loss": None, "trailing": None, "take_profit": view.take_profit}
-    if view.stop_rule == "stop_loss":
-        out["stop_loss"] = view.stop
-    elif entry is not None:
-        if m := _SL_DISTANCE.search(rules):
-            out["stop_loss"] = entry - round(float(m.group(1)) * PRICE_SCALE)
-        elif m := _SL_PRICE.search(rules):
-            out["stop_loss"] = round(float(m.group(1)) * PRICE_SCALE)
-        elif m := _SL_FRACTION.search(rules):
-            out["stop_loss"] = entry - entry * round(float(m.group(1)) * 10_000) // 1_000_000
-    if view.stop_rule == "trailing_stop":
-        out["trailing"] = view.stop
-    elif view.trailing_peak is not None:
-        if m := _TRAIL_DISTANCE.search(rules):
-            out["trailing"] = view.trailing_peak - round(float(m.group(1)) * PRICE_SCALE)
-        elif m := _TRAIL_FRACTION.search(rules):
-            peak = view.trailing_peak
-            out["trailing"] = peak - peak * round(float(m.group(1)) * 10_000) // 1_000_000
-    return out
+    """Each armed rule's current own-side level for one PositionView (stop_loss, trailing, take_profit), as the
+    monitor itself reports them."""
+    return {"stop_loss": view.stop_loss_level, "trailing": view.trailing_level, "take_profit": view.take_profit}
 
 
 def has_trailing(view: Any) -> bool:
-    return "trail " in (view.rules or "")
+    return bool(view.has_trailing)

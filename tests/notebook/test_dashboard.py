@@ -57,6 +57,9 @@ def view(ticker: str = T, **kw: Any) -> PositionView:
         "trigger": "",
         "market_status": "active",
         "rules": "SL 0.1000 from entry, TP 0.1500 from entry, trail 0.0500 from entry",
+        "stop_loss_level": 4000,
+        "trailing_level": 4800,
+        "has_trailing": True,
     }
     fields.update(kw)
     return PositionView(**fields)
@@ -260,6 +263,9 @@ def test_chart_draws_own_side_prices_levels_and_exit_markers(idle_kit: Kit) -> N
             trailing_peak=None,
             rules="SL 0.0500 from entry",
             take_profit=None,
+            stop_loss_level=3500,
+            trailing_level=None,
+            has_trailing=False,
         )
         dash.update(snapshot((v,), now_ns=NOW + k * NS))
     closed = PositionClosed(
@@ -304,17 +310,12 @@ def test_history_is_bounded_and_keeps_the_newest_points() -> None:
     assert list(hist.markets) == ["KX-2", "KX-3", "KX-4"]
 
 
-def test_rule_levels_rebuilt_from_the_rules() -> None:
-    v = view(
-        stop=5100,
-        stop_rule="trailing_stop",
-        trailing_peak=5600,
-        entry_price=5000,
-        rules="SL 20.00% of entry, TP @0.7000, trail 0.0500 from entry",
-    )
+def test_rule_levels_are_the_monitors_own() -> None:
+    v = view(stop=5100, stop_rule="trailing_stop", stop_loss_level=4000, trailing_level=5100, take_profit=6500)
     assert fmt.rule_levels(v) == {"stop_loss": 4000, "trailing": 5100, "take_profit": 6500}
-    v = view(stop=4000, stop_rule="stop_loss", trailing_peak=4200, rules="SL @0.4000, trail 10.00% of entry")
-    assert fmt.rule_levels(v) == {"stop_loss": 4000, "trailing": 3780, "take_profit": 6500}
+    v = view(stop_loss_level=4000, trailing_level=None, has_trailing=True, trailing_peak=None)
+    assert fmt.rule_levels(v)["trailing"] is None and fmt.has_trailing(v)  # armed, not yet activated
+    assert not fmt.has_trailing(view(has_trailing=False))
     assert (fmt.price(6300), fmt.price(9950), fmt.price(5), fmt.count(250), fmt.money(-480_000)) == (
         "0.63",
         "0.995",
