@@ -17,7 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from kalshikit.core.actions import ConfirmFailed, OrderNotFound, OrderRejected, OrderUnknown, PlaceOrder
-from kalshikit.core.events import OrderUpdate, Quote
+from kalshikit.core.book import OrderBook
+from kalshikit.core.events import BookSnapshot, OrderUpdate, Quote
 from kalshikit.errors import (
     DuplicateOrder,
     ExchangeError,
@@ -226,44 +227,19 @@ class OrderExecutor:
             log.warning("REST price fallback failed: %s", exc)
 
 
-def quote_from_book(book: Any, now_ns: int) -> Quote:
-    """A Quote(source="rest") from a BookSnapshot: best YES bid, YES ask = 1 - best NO bid."""
-    yes = book.yes[-1] if book.yes else None
-    no = book.no[-1] if book.no else None
-    return Quote(
-        book.ticker,
-        yes[0] if yes else None,
-        10_000 - no[0] if no else None,
-        yes[1] if yes else None,
-        no[1] if no else None,
-        exchange_ns=book.exchange_ns,
-        recv_ns=now_ns,
-        source="rest",
-    )
+def quote_from_book(snapshot: BookSnapshot, now_ns: int) -> Quote:
+    """A Quote(source="rest") from a REST order book: best YES bid, YES ask = 1 - best NO bid."""
+    book = OrderBook(snapshot.ticker)
+    book.apply_snapshot(snapshot)
+    return book.quote(recv_ns=now_ns, exchange_ns=snapshot.exchange_ns, source="rest")
 
 
 def rest_quotes(rest: KalshiRest, tickers: list[str], clock_ns: Callable[[], int] = time.time_ns) -> list[Quote]:
     """Current quotes of markets over REST (``GET /markets?tickers=``, in batches)."""
     out: list[Quote] = []
     for i in range(0, len(tickers), 100):
-        batch = tickers[i : i + 100]
         now = clock_ns()
-        for m in rest.markets(tickers=batch):
-            out.append(
-                Quote(
-                    m.ticker,
-                    m.yes_bid,
-                    m.yes_ask,
-                    m.yes_bid_size,
-                    m.yes_ask_size,
-                    m.last,
-                    m.volume,
-                    m.open_interest,
-                    exchange_ns=m.updated_ns or 0,
-                    recv_ns=now,
-                    source="rest",
-                )
-            )
+        out.extend(m.quote(now) for m in rest.markets(tickers=tickers[i : i + 100]))
     return out
 
 

@@ -382,7 +382,9 @@ def iter_events(path: str | os.PathLike[str], *, batch_size: int = 65_536) -> It
     replies excepted: they are not converted).
     """
     trades_path, lifecycle_path = sidecar_paths(path)
-    side = heapq.merge(_side_events(trades_path, batch_size, _trade), _side_events(lifecycle_path, batch_size, _lc))
+    side = heapq.merge(
+        _side_events(trades_path, batch_size, _trade), _side_events(lifecycle_path, batch_size, lifecycle_event)
+    )
     nxt = next(side, None)
     k = 0
     for batch in iter_batches(path, batch_size=batch_size):
@@ -412,7 +414,8 @@ def _trade(r: dict[str, Any]) -> Trade:
     )
 
 
-def _lc(r: dict[str, Any]) -> Lifecycle:
+def lifecycle_event(r: dict[str, Any]) -> Lifecycle:
+    """The Lifecycle event of one row of the lifecycle table."""
     return Lifecycle(
         ticker=r["ticker"],
         event_type=r["event_type"],
@@ -421,10 +424,10 @@ def _lc(r: dict[str, Any]) -> Lifecycle:
         close_ns=r["close_ns"],
         open_ns=r["open_ns"],
         is_deactivated=r["is_deactivated"],
-        sid=r["sid"],
-        seq=r["seq"],
-        exchange_ns=r["exchange_ns"],
-        recv_ns=r["recv_ns"],
+        sid=r["sid"] or 0,
+        seq=r["seq"] or 0,
+        exchange_ns=r["exchange_ns"] or 0,
+        recv_ns=r["recv_ns"] or 0,
     )
 
 
@@ -443,6 +446,7 @@ __all__ = [
     "conversion_stats",
     "iter_batches",
     "iter_events",
+    "lifecycle_event",
     "read_lifecycle",
     "read_ticks",
     "read_trades",

@@ -101,23 +101,13 @@ def parquet_blocks(
     """
     import pyarrow.parquet as pq
 
-    from kalshikit.recording.columnar import sidecar_paths
+    from kalshikit.recording.columnar import lifecycle_event, sidecar_paths
 
     lc_path = sidecar_paths(path)[1]
     specials: list[tuple[int, str, int, Any]] = []  # (tick_index, ticker, ns, event)
     if Path(lc_path).is_file():
         for r in pq.read_table(lc_path).to_pylist():
-            ev = Lifecycle(
-                ticker=r["ticker"],
-                event_type=r["event_type"],
-                result=r["result"],
-                settlement_value=r["settlement_value"],
-                close_ns=r["close_ns"],
-                open_ns=r["open_ns"],
-                is_deactivated=r["is_deactivated"],
-                exchange_ns=r["exchange_ns"] or 0,
-                recv_ns=r["recv_ns"] or 0,
-            )
+            ev = lifecycle_event(r)
             ns = r["recv_ns"] or 0
             if r["event_type"] in ("created", "price_level_structure_updated", "close_date_updated") and r.get("raw"):
                 info = market_info_from_raw(r["raw"])

@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kalshikit.errors import RateLimited
+from kalshikit.kalshi.ratelimit import TokenBucket
+
 
 @dataclass(frozen=True)
 class RateLimits:
@@ -25,31 +28,13 @@ class RateLimits:
             raise ValueError("rate limits must be positive tokens per second and a non-negative cost")
 
 
-class _Bucket:
-    __slots__ = ("capacity", "last", "rate", "tokens")
-
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self.tokens = capacity
-        self.last = now
-
-    def take(self, cost: float, now: float) -> bool:
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= cost:
-            self.tokens -= cost
-            return True
-        return False
-
-
 class RateLimiter:
     """Buckets per (who, read|write). Used from the simulator's event loop only."""
 
     def __init__(self, limits: RateLimits | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits or RateLimits()
         self._clock = clock
-        self._buckets: dict[tuple[str, bool], _Bucket] = {}
+        self._buckets: dict[tuple[str, bool], TokenBucket] = {}
         self.rejected = 0
 
     def set_limits(self, limits: RateLimits) -> None:
@@ -57,13 +42,14 @@ class RateLimiter:
         self._buckets.clear()
 
     def allow(self, who: str, write: bool) -> bool:
-        now = self._clock()
         b = self._buckets.get((who, write))
         if b is None:
             rate = self.limits.write_per_s if write else self.limits.read_per_s
-            b = _Bucket(rate, rate * (2.0 if write else 1.0), now)
+            b = TokenBucket(rate, rate * (2.0 if write else 1.0), name="write" if write else "read", clock=self._clock)
             self._buckets[(who, write)] = b
-        ok = b.take(self.limits.cost, now)
-        if not ok:
+        try:
+            b.reserve(self.limits.cost, max_wait=0.0)  # the server never queues: no token now means 429
+        except RateLimited:
             self.rejected += 1
-        return ok
+            return False
+        return True
