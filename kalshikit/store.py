@@ -125,6 +125,16 @@ class Journal:
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {self.path}: {exc}") from exc
 
+    def _records(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        with self._lock:
+            try:
+                cur = self._db.execute(sql, args)
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path}: {exc}") from exc
+
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
@@ -179,47 +189,16 @@ class Journal:
 
     def open_orders(self) -> list[dict[str, Any]]:
         """Orders that may exist on the exchange with an outcome we have not seen (intent or unknown)."""
-        rows = self._query(
+        return self._records(
             "SELECT client_order_id, ticker, position_id, purpose, trigger, attempt, book_side, yes_price, count, "
             "status, order_id, filled FROM orders WHERE status IN ('intent', 'unknown') ORDER BY created_ns"
         )
-        keys = (
-            "client_order_id",
-            "ticker",
-            "position_id",
-            "purpose",
-            "trigger",
-            "attempt",
-            "book_side",
-            "yes_price",
-            "count",
-            "status",
-            "order_id",
-            "filled",
-        )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def orders(self) -> list[dict[str, Any]]:
-        rows = self._query(
+        return self._records(
             "SELECT client_order_id, ticker, trigger, attempt, book_side, yes_price, count, status, "
             "order_id, filled, detail, created_ns, updated_ns FROM orders ORDER BY created_ns"
         )
-        keys = (
-            "client_order_id",
-            "ticker",
-            "trigger",
-            "attempt",
-            "book_side",
-            "yes_price",
-            "count",
-            "status",
-            "order_id",
-            "filled",
-            "detail",
-            "created_ns",
-            "updated_ns",
-        )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # ------------------------------------------------------------------ fills
     def record_fill(self, fill: Fill) -> bool:
@@ -246,19 +225,7 @@ class Journal:
         return {r[0] for r in self._query("SELECT trade_id FROM fills")}
 
     def fills(self) -> list[dict[str, Any]]:
-        keys = (
-            "trade_id",
-            "order_id",
-            "client_order_id",
-            "ticker",
-            "book_side",
-            "yes_price",
-            "count",
-            "fee",
-            "exchange_ns",
-            "recv_ns",
-        )
-        return [dict(zip(keys, r, strict=True)) for r in self._query("SELECT * FROM fills ORDER BY recv_ns")]
+        return self._records("SELECT * FROM fills ORDER BY recv_ns")
 
     # ------------------------------------------------------------------ positions
     def save_positions(self, states: list[dict[str, Any]], removed: list[str], now_ns: int) -> None:
@@ -303,9 +270,8 @@ class Journal:
             db.executemany("INSERT INTO log (ns, kind, ticker, position_id, detail) VALUES (?,?,?,?,?)", entries)
 
     def read_log(self, limit: int = 200) -> list[dict[str, Any]]:
-        rows = self._query("SELECT ns, kind, ticker, position_id, detail FROM log ORDER BY id DESC LIMIT ?", (limit,))
-        keys = ("ns", "kind", "ticker", "position_id", "detail")
-        return [dict(zip(keys, r, strict=True)) for r in reversed(rows)]
+        rows = self._records("SELECT ns, kind, ticker, position_id, detail FROM log ORDER BY id DESC LIMIT ?", (limit,))
+        return rows[::-1]
 
 
 class JournalLock:
