@@ -77,6 +77,8 @@ class Level:
             raise RuleError(f"price level {self.value / ONE:.4f} is outside $0..$1")
         if self.kind != "price" and self.value <= 0:
             raise RuleError(f"{self.kind} must be positive, got {self.describe()}")
+        if self.kind == "distance" and self.value >= ONE:
+            raise RuleError(f"a distance of ${self.value / ONE:.4f} is not possible: prices move within $0..$1")
 
     def resolve(self, entry: int, direction: int) -> int:
         """The price level for a position entered at ``entry``; ``direction`` -1 below entry (stops), +1 above."""
