@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status-every", type=float, metavar="SECONDS",
                    help="status line interval (default UI_UPDATE_INTERVAL on a terminal, 10 s otherwise)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    p.add_argument("--env-file", type=Path, default=Path(".env"),
+                   help="settings file read under the environment (default .env; the simulator writes one)")
     return p
 
 
@@ -112,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides: dict[str, Any] = {}
         if args.env:
             overrides["env"] = args.env
-        settings = Settings.from_env(**overrides)
+        if args.env_file != Path(".env") and not args.env_file.is_file():
+            raise ConfigError(f"--env-file {args.env_file} does not exist")
+        settings = Settings.from_env(env_file=args.env_file, **overrides)
         if args.demo and settings.env != "sim":
             raise ConfigError("--demo runs on the simulator only; drop --env or use --env sim")
         rules = rules_from(args)

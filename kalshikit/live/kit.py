@@ -105,6 +105,7 @@ class Kit:
         self.strategy_thread: StrategyLoopThread | None = None
         self.ui_thread: UIUpdateThread | None = None
         self.recorder: Any = None
+        self.odds_recorder: Any = None
         self.started_ns = 0
 
     @classmethod
@@ -306,6 +307,9 @@ class Kit:
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
+        if self.odds_recorder is not None:
+            self.odds_recorder.close()
+            self.odds_recorder = None
         if self.rest is not None:
             self.rest.close()
         if self.journal is not None:
@@ -532,7 +536,13 @@ class Kit:
 
             if self.settings.odds_api_key is None:
                 raise ConfigError("the strategy needs sportsbook odds: set ODDS_API_KEY (or run on the simulator)")
-            self.odds = OddsClient.from_settings(self.settings)
+            record = None
+            if self.record_dir is not None:  # odds snapshots beside the ticker recording, for strategy replay
+                from kalshikit.strategy.odds_recording import OddsRecorder
+
+                self.odds_recorder = OddsRecorder(self.record_dir, env=self.settings.env)
+                record = self.odds_recorder
+            self.odds = OddsClient.from_settings(self.settings, record=record)
             self.gatherer = DataGatherer(self.rest, self.odds, self.gather)
         risk = self.risk if self.risk is not None else RiskLimits()
         self._risk_manager = risk if isinstance(risk, RiskManager) else RiskManager(risk)

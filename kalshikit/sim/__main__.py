@@ -2,17 +2,19 @@
 
 Once listening it prints ONE line to stdout::
 
-    kalshikit-sim ready rest=http://127.0.0.1:PORT/trade-api/v2 ws=ws://127.0.0.1:PORT/trade-api/ws/v2 key_id=...
-    private_key=/tmp/.../sim-demo-xxxx.key
+    kalshikit-sim ready rest=http://127.0.0.1:PORT/trade-api/v2 ws=ws://127.0.0.1:PORT/trade-api/ws/v2 key_id=ab12cd34…
+    private_key=/tmp/.../sim-demo.key settings=/tmp/.../kit.env
 
-(``private_key`` only for the generated demo key, whose id is shown in full; a key id given with ``--key-id`` is
-masked. The file holds the key; the line never does). Logs go to stderr.
+(``private_key`` and ``settings`` only for the generated demo key. Key ids are masked on screen; the ``settings``
+file, mode 600, holds the full id, the key path and the URLs for ``python -m kalshikit.live --env-file``. The line
+never holds key material.) Logs go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,11 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     faults.skip_seq_every_s = args.skip_seq_every
 
     def ready(s: Simulator) -> None:
-        # The demo key's id is the simulator's own and may be shown; a key id the user brought is masked.
-        shown = s.key_id if s.private_key_path is not None else mask_key_id(s.key_id)
-        line = f"kalshikit-sim ready rest={s.rest_url} ws={s.ws_url} key_id={shown}"
+        # Key ids are masked on screen; the demo key's full id goes, with the key path and the URLs, into a
+        # settings file (mode 600) the kit reads: python -m kalshikit.live --env-file <settings>.
+        line = f"kalshikit-sim ready rest={s.rest_url} ws={s.ws_url} key_id={mask_key_id(s.key_id)}"
         if s.private_key_path is not None:
-            line += f" private_key={s.private_key_path}"
+            line += f" private_key={s.private_key_path} settings={write_kit_settings(s)}"
         print(line, flush=True)
 
     try:
@@ -153,6 +155,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kalshikit-sim: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def write_kit_settings(sim: Simulator) -> Path:
+    """A ``.env``-style file with everything the kit needs to trade this simulator with its demo key."""
+    assert sim.private_key_path is not None
+    path = sim.private_key_path.parent / "kit.env"
+    text = (
+        "# written by python -m kalshikit.sim: python -m kalshikit.live --env-file THIS_FILE\n"
+        f"KALSHI_ENV=sim\nKALSHI_REST_URL={sim.rest_url}\nKALSHI_WS_URL={sim.ws_url}\n"
+        f"KALSHI_API_KEY_ID={sim.key_id}\nKALSHI_PRIVATE_KEY_PATH={sim.private_key_path}\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ _EXPORTS: dict[str, str] = {
     "prob_to_price": "devig",
     "OddsClient": "odds",
     "OddsEvent": "odds",
+    "OddsRecorder": "odds_recording",
+    "OddsSnapshot": "odds_recording",
+    "read_odds": "odds_recording",
     "Discovery": "discovery",
     "DiscoveryFilter": "discovery",
     "discover": "discovery",
@@ -36,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "CycleData": "data",
     "DataGatherer": "data",
     "GatherConfig": "data",
+    "match_consensus": "data",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,8 +5,8 @@
 1. re-discovers the universe of Kalshi markets (:func:`~kalshikit.strategy.discovery.discover`) every
    ``universe_ttl_s``;
 2. reads the odds of each sport (:meth:`OddsClient.odds`; the client's cache and quota pacing keep this cheap);
-3. matches sportsbook games to markets (:func:`~kalshikit.strategy.matching.match_events`) and builds a de-vigged
-   consensus per matched market (:func:`~kalshikit.strategy.devig.event_consensus`);
+3. matches sportsbook games to markets and builds a de-vigged consensus per matched market
+   (:func:`match_consensus`, a pure function the strategy replay shares);
 4. refreshes the quotes of the matched markets with one REST listing every ``quotes_ttl_s`` (markets the socket does
    not follow would otherwise carry the universe's old prices).
 
@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ from kalshikit.kalshi.models import Market
 from kalshikit.strategy.base import StrategyContext
 from kalshikit.strategy.devig import AGGREGATES, METHODS, Aggregate, Consensus, Method, event_consensus
 from kalshikit.strategy.discovery import SPORT_SERIES, DiscoveryFilter, discover
-from kalshikit.strategy.matching import UNMATCHED_COLUMNS, Match, MatchOptions, Overrides, match_events
+from kalshikit.strategy.matching import UNMATCHED_COLUMNS, Match, MatchOptions, MatchResult, Overrides, match_events
 from kalshikit.strategy.odds import OddsClient, OddsEvent
 from kalshikit.units import NS_PER_S
 
@@ -97,6 +97,44 @@ class GatherConfig:
                 out.extend(SPORT_SERIES.get(s, ()))
         return tuple(dict.fromkeys(out))
 
+    def discovery_filter(self) -> DiscoveryFilter:
+        """The discovery filter of the universe: ``filter`` with the series and events of this config."""
+        return dataclasses.replace(
+            self.filter, series=self.all_series(), events=tuple(dict.fromkeys(self.events + self.filter.events))
+        )
+
+
+def match_consensus(
+    events: Iterable[OddsEvent],
+    markets: Iterable[Market],
+    config: GatherConfig,
+    overrides: Overrides | None = None,
+) -> tuple[MatchResult, dict[str, Consensus]]:
+    """Match sportsbook games to Kalshi markets and build each matched market's de-vigged consensus (of its YES
+    outcome, ``h2h``, with the config's method/aggregate/weights/min_books). Pure: the live gatherer and the
+    strategy replay both call it, so they agree on the odds a strategy sees. ``overrides`` default: the config's."""
+    ov = overrides if overrides is not None else Overrides.load(config.overrides)
+    games = tuple(events)
+    result = match_events(games, markets, ov, config.match)
+    odds: dict[str, Consensus] = {}
+    by_id = {e.id: e for e in games}
+    consensus_cache: dict[str, dict[str, Consensus]] = {}
+    for ticker, m in result.matches.items():
+        if m.event_id not in consensus_cache:
+            consensus_cache[m.event_id] = event_consensus(
+                by_id[m.event_id],
+                market="h2h",
+                method=config.method,
+                how=config.how,
+                weights=config.weights,
+                min_books=config.min_books,
+                fetched_ns=by_id[m.event_id].fetched_ns,
+            )
+        c = consensus_cache[m.event_id].get(m.outcome)
+        if c is not None:
+            odds[ticker] = c
+    return result, odds
+
 
 @dataclass(frozen=True)
 class CycleData:
@@ -154,9 +192,7 @@ class DataGatherer:
         errors: list[str] = []
 
         if not self._universe_ns or now - self._universe_ns >= cfg.universe_ttl_s * NS_PER_S:
-            flt = dataclasses.replace(
-                cfg.filter, series=cfg.all_series(), events=tuple(dict.fromkeys(cfg.events + cfg.filter.events))
-            )
+            flt = cfg.discovery_filter()
             try:
                 found = discover(self.rest, flt, now_ns=now)
                 self._universe = {m.ticker: m for m in found.markets}
@@ -183,25 +219,7 @@ class DataGatherer:
                 log.warning("odds for %s failed; using the last ones: %s", sport, exc)
 
         all_events = tuple(e for games, _ in self._events.values() for e in games)
-        result = match_events(all_events, self._universe.values(), self.overrides, cfg.match)
-
-        odds: dict[str, Consensus] = {}
-        by_id = {e.id: e for e in all_events}
-        consensus_cache: dict[str, dict[str, Consensus]] = {}
-        for ticker, m in result.matches.items():
-            if m.event_id not in consensus_cache:
-                consensus_cache[m.event_id] = event_consensus(
-                    by_id[m.event_id],
-                    market="h2h",
-                    method=cfg.method,
-                    how=cfg.how,
-                    weights=cfg.weights,
-                    min_books=cfg.min_books,
-                    fetched_ns=by_id[m.event_id].fetched_ns,
-                )
-            c = consensus_cache[m.event_id].get(m.outcome)
-            if c is not None:
-                odds[ticker] = c
+        result, odds = match_consensus(all_events, self._universe.values(), cfg, self.overrides)
 
         if result.matches and (not self._fresh_ns or now - self._fresh_ns >= cfg.quotes_ttl_s * NS_PER_S):
             tickers = sorted(result.matches)
@@ -252,4 +270,4 @@ class DataGatherer:
         )
 
 
-__all__ = ["CycleData", "DataGatherer", "GatherConfig"]
+__all__ = ["CycleData", "DataGatherer", "GatherConfig", "match_consensus"]

@@ -214,9 +214,13 @@ def discover(
     if not (f.tickers or series or f.events):
         take(rest.markets(status=status, page_size=page_size))
         queries += 1
+    return _keep(found.values(), f, now, queries)
+
+
+def _keep(found: Iterable[Market], f: DiscoveryFilter, now: int, queries: int) -> Discovery:
     kept: list[Market] = []
     rejected: dict[str, str] = {}
-    for m in found.values():
+    for m in found:
         why = rejection(m, f, now)
         if why is None:
             kept.append(m)
@@ -224,6 +228,46 @@ def discover(
             rejected[m.ticker] = why
     kept.sort(key=lambda m: (m.close_ns if m.close_ns is not None else 1 << 62, m.ticker))
     return Discovery(kept, rejected, queries, now)
+
+
+# Kalshi's market-list status filter -> the market object statuses it selects (for filtering a known list).
+_STATUS_OBJECTS: dict[str, frozenset[str]] = {
+    "open": _OPEN,
+    "unopened": frozenset({"initialized", "unopened"}),
+    "closed": frozenset({"closed"}),
+    "settled": frozenset({"settled", "finalized", "determined"}),
+    "paused": frozenset({"inactive", "paused"}),
+}
+
+
+def select(
+    markets: Iterable[Market],
+    flt: DiscoveryFilter | None = None,
+    *,
+    now_ns: int,
+    category_series: Mapping[str, Sequence[str]] | Callable[[str], Sequence[str]] | None = None,
+) -> Discovery:
+    """:func:`discover` over markets already known (a recording's, in a replay) instead of REST listings: the markets
+    of the filter's series (an event ticker ``SERIES-...`` belongs to ``SERIES``), events and tickers (all of them
+    when none is given) whose status fits ``status`` (a market without a status passes), then the same filters."""
+    f = flt or DiscoveryFilter()
+    series = list(f.series)
+    for s in series_for(f.categories, category_series):
+        if s not in series:
+            series.append(s)
+    events = set(f.events)
+    tickers = set(f.tickers)
+    statuses = _STATUS_OBJECTS[f.status]
+    found: dict[str, Market] = {}
+    for m in markets:
+        if tickers or series or events:
+            in_series = any(m.event_ticker.startswith(s + "-") or m.event_ticker == s for s in series)
+            if not (m.ticker in tickers or m.event_ticker in events or in_series):
+                continue
+        if f.status != "open" and m.status and m.status not in statuses:
+            continue  # "open" is checked by rejection(), with its reason
+        found.setdefault(m.ticker, m)
+    return _keep(found.values(), f, now_ns, 0)
 
 
 __all__ = [
@@ -234,5 +278,6 @@ __all__ = [
     "DiscoveryFilter",
     "discover",
     "rejection",
+    "select",
     "series_for",
 ]

@@ -15,6 +15,13 @@ request that would leave fewer than ``quota_reserve`` credits raises :class:`~ka
 without being sent. Answers are cached for ``cache_ttl`` seconds (``free_cache_ttl`` for free endpoints), so
 calling every strategy cycle is cheap.
 
+``record`` (optional) is called as ``record(path, params, body, recv_ns)`` for every successful (200) answer the client
+actually fetched, paid or free — never for a cache hit — with the query parameters *without* the API key, the raw
+JSON body and the receive time (wall clock ns); :class:`~kalshikit.strategy.odds_recording.OddsRecorder` writes them
+beside the Kalshi recordings so a replay sees the odds the strategy saw. A failing hook is logged, never raised.
+Events decoded from an answer carry that same receive time as ``fetched_ns`` (:func:`decode_odds_events` does the
+same for recorded bodies).
+
 Errors are typed: 401 :class:`~kalshikit.errors.OddsAuthError`, 422 (and 404 for an unknown sport)
 :class:`~kalshikit.errors.OddsParamError`, 429 :class:`~kalshikit.errors.OddsQuotaExhausted`, 5xx and network
 failures :class:`~kalshikit.errors.OddsTemporaryError` (retried ``attempts`` times first). The API key travels in
@@ -224,6 +231,12 @@ def _event(w: _WEvent, american: bool, fetched_ns: int = 0) -> OddsEvent:
     )
 
 
+def decode_odds_events(body: bytes | str, *, american: bool = False, fetched_ns: int = 0) -> list[OddsEvent]:
+    """The games of an ``/events`` or ``/odds`` answer body (``american``: the prices are American odds, as
+    requested with ``oddsFormat=american``). Raises ``msgspec`` / ``ValueError`` errors on a malformed body."""
+    return [_event(e, american, fetched_ns) for e in _events_decoder.decode(body)]
+
+
 def mask_secret(secret: str | None) -> str:
     """Enough of a key to recognise it in a log (``ab12…``), never the key."""
     if not secret:
@@ -285,6 +298,8 @@ class OddsClient:
     TTL of paid answers grows, up to ``max_slowdown`` times, as the remaining credits approach the reserve.
     ``quota_recheck_s``: when a refusal is based on quota information older than this, a free call refreshes it
     first (the quota resets monthly). ``clock`` (monotonic seconds) and ``wall_ns`` are injectable for tests.
+    ``record``: the recording hook of the module docstring (e.g. an
+    :class:`~kalshikit.strategy.odds_recording.OddsRecorder`).
     """
 
     def __init__(
@@ -308,6 +323,7 @@ class OddsClient:
         clock: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
+        record: Callable[[str, dict[str, str], bytes, int], None] | None = None,
     ) -> None:
         key = api_key.reveal() if isinstance(api_key, SecretStr) else api_key
         if not isinstance(key, str) or not key.strip():
@@ -340,6 +356,7 @@ class OddsClient:
         self._clock = clock
         self._wall_ns = wall_ns
         self._sleep = sleep
+        self._record = record
         self._session = session if session is not None else requests.Session()
         self._session.trust_env = trust_env
         self._lock = threading.Lock()
@@ -424,7 +441,10 @@ class OddsClient:
         """``GET /sports``: in-season sports (``include_out_of_season`` sends ``all=true``). Free."""
         params = {"all": "true"} if include_out_of_season else {}
         return self._get(
-            "/sports", params, 0, lambda b: [Sport(**msgspec.structs.asdict(s)) for s in _sports_decoder.decode(b)]
+            "/sports",
+            params,
+            0,
+            lambda b, _ns: [Sport(**msgspec.structs.asdict(s)) for s in _sports_decoder.decode(b)],
         )
 
     def events(
@@ -440,9 +460,7 @@ class OddsClient:
         if event_ids is not None:
             params["eventIds"] = _csv(event_ids, "event_ids") or ""
         path = f"/sports/{self._sport(sport)}/events"
-        return self._get(
-            path, params, 0, lambda b: [_event(e, False, self._wall_ns()) for e in _events_decoder.decode(b)]
-        )
+        return self._get(path, params, 0, lambda b, ns: decode_odds_events(b, fetched_ns=ns))
 
     def odds(
         self,
@@ -479,9 +497,7 @@ class OddsClient:
         cost = len(mk.split(",")) * region_units
         american = fmt == "american"
         path = f"/sports/{self._sport(sport)}/odds"
-        return self._get(
-            path, params, cost, lambda b: [_event(e, american, self._wall_ns()) for e in _events_decoder.decode(b)]
-        )
+        return self._get(path, params, cost, lambda b, ns: decode_odds_events(b, american=american, fetched_ns=ns))
 
     def refresh_quota(self) -> Quota:
         """Read the quota headers with a free call (``GET /sports``, bypassing the cache)."""
@@ -506,9 +522,9 @@ class OddsClient:
                 out[name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // NS_PER_S))
         return out
 
-    def _decode(self, raw: bytes, convert: Callable[[bytes], T]) -> T:
+    def _decode(self, raw: bytes, recv_ns: int, convert: Callable[[bytes, int], T]) -> T:
         try:
-            return convert(raw)
+            return convert(raw, recv_ns)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
             self._count_error("Malformed")
             raise OddsApiError(
@@ -517,7 +533,9 @@ class OddsClient:
                 code="malformed",
             ) from None
 
-    def _get(self, path: str, params: Mapping[str, str], cost: int, convert: Callable[[bytes], list[T]]) -> list[T]:
+    def _get(
+        self, path: str, params: Mapping[str, str], cost: int, convert: Callable[[bytes, int], list[T]]
+    ) -> list[T]:
         """A cached, decoded GET. Paid requests check the quota first and are cached longer when credits run low.
         Results are lists of immutable structs; each caller gets its own list."""
         key = (path, tuple(sorted(params.items())))
@@ -535,7 +553,8 @@ class OddsClient:
                     return list(entry.data)
         if cost > 0:
             self._check_quota(path, cost)
-        data = self._decode(self._fetch(path, params, cost=cost), convert)
+        raw, recv_ns = self._fetch(path, params, cost=cost)
+        data = self._decode(raw, recv_ns, convert)
         with self._lock:
             self._cache[key] = _Entry(tuple(data), self._clock())
             if len(self._cache) > 512:  # drop the oldest; a strategy asks for a handful of keys
@@ -598,7 +617,8 @@ class OddsClient:
             )
             self._quota_mono = self._clock()
 
-    def _fetch(self, path: str, params: Mapping[str, str], *, cost: int) -> bytes:
+    def _fetch(self, path: str, params: Mapping[str, str], *, cost: int) -> tuple[bytes, int]:
+        """GET with retries; the body and its receive time (wall clock ns) of a 200 answer, else a typed error."""
         query = dict(params)
         query["apiKey"] = self._key
         url = self.base_url + path
@@ -631,13 +651,26 @@ class OddsClient:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %d in %.1f ms", what, dict(params), resp.status_code, elapsed * 1e3)
             if resp.status_code == 200:
-                return resp.content
+                recv_ns = self._wall_ns()
+                if self._record is not None:
+                    self._recorded(path, params, resp.content, recv_ns)
+                return resp.content, recv_ns
             err2 = self._error(resp, what)
             if not err2.retryable or attempt == self.attempts:
                 raise err2
             log.warning("%s (attempt %d); retrying", err2, attempt)
             self._sleep(self.backoff_s * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _recorded(self, path: str, params: Mapping[str, str], body: bytes, recv_ns: int) -> None:
+        """Hand a fetched answer to the recording hook (the key is not in ``params``; dropped again for safety)."""
+        assert self._record is not None
+        clean = {k: v for k, v in params.items() if k != "apiKey"}
+        try:
+            self._record(path, clean, body, recv_ns)
+        except Exception as exc:  # recording must never stop the odds feed
+            self._count_error("RecordFailed")
+            log.warning("could not record the Odds API answer to GET %s: %s", path, self._scrub(str(exc)))
 
     def _error(self, resp: requests.Response, what: str) -> OddsApiError:
         status = resp.status_code
@@ -699,5 +732,6 @@ __all__ = [
     "Outcome",
     "Quota",
     "Sport",
+    "decode_odds_events",
     "mask_secret",
 ]

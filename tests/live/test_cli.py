@@ -82,3 +82,18 @@ def test_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert "KALSHI_PRIVATE_KEY_PATH" in p.stderr and "does not exist" in p.stderr
     assert "abcdef12-3456" not in p.stderr  # the full key id is never printed
+
+
+def test_live_cli_trades_a_simulator_started_from_the_command_line(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI")}
+    sim = subprocess.Popen([sys.executable, "-m", "kalshikit.sim", "--port", "0", "--state-dir", str(tmp_path)],
+                           cwd=ROOT, env=base, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert sim.stdout is not None
+        fields = dict(part.split("=", 1) for part in sim.stdout.readline().split()[2:])
+        p = run("--env-file", fields["settings"], "--duration", "3", env={"KALSHIKIT_DATA_DIR": str(tmp_path)})
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert f"Connected to Kalshi WebSocket (sim, {fields['ws']})" in p.stderr
+    finally:
+        sim.terminate()
+        sim.wait(30)

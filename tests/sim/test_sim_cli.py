@@ -17,7 +17,7 @@ import pytest
 import requests
 import websocket
 
-from kalshikit.config import mask_key_id
+from kalshikit.config import mask_key_id, read_env_file
 from kalshikit.kalshi.auth import KalshiSigner, generate_rsa_key, load_private_key_file
 from tests.conftest import eventually
 
@@ -66,7 +66,13 @@ def test_ready_line_demo_key_and_clean_exit_on_sigterm(cli_factory: list[Cli], t
     key_path = Path(c.fields["private_key"])
     assert key_path.parent == tmp_path and stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert "BEGIN" not in c.line and "BEGIN" in key_path.read_text()
-    signer = KalshiSigner(c.fields["key_id"], load_private_key_file(key_path))
+    settings = Path(c.fields["settings"])
+    assert stat.S_IMODE(settings.stat().st_mode) == 0o600
+    env = read_env_file(settings)
+    key_id = env["KALSHI_API_KEY_ID"]
+    assert key_id not in c.line and c.fields["key_id"] == mask_key_id(key_id)  # the full id is never printed
+    assert (env["KALSHI_REST_URL"], env["KALSHI_WS_URL"], env["KALSHI_PRIVATE_KEY_PATH"]) == (rest, ws, str(key_path))
+    signer = KalshiSigner(key_id, load_private_key_file(key_path))
     r = requests.get(
         rest + "/portfolio/balance", headers=signer.headers("GET", rest + "/portfolio/balance"), timeout=10
     )
