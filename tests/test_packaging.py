@@ -50,3 +50,9 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python3 tasks.py test" in readme and "python3 tasks.py demo" in readme
     assert "python3 tasks.py test" in ci
+
+
+def test_test_modules_have_unique_names() -> None:
+    """Test folders are not packages (pytest's default import mode): two test files with one name collide."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
