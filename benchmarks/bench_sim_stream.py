@@ -27,6 +27,7 @@ from pathlib import Path
 
 import websocket
 
+from kalshikit.config import read_env_file
 from kalshikit.kalshi.auth import KalshiSigner, load_private_key_file
 
 TARGET = 20_000
@@ -80,7 +81,8 @@ def run(frames: int, markets: int) -> dict[str, object]:
             assert proc.stdout is not None
             line = proc.stdout.readline().split()
             fields = dict(part.split("=", 1) for part in line[2:])
-            signer = KalshiSigner(fields["key_id"], load_private_key_file(fields["private_key"]))
+            key_id = read_env_file(Path(fields["settings"]))["KALSHI_API_KEY_ID"]  # never printed in full
+            signer = KalshiSigner(key_id, load_private_key_file(fields["private_key"]))
             ws = websocket.create_connection(
                 fields["ws"], header=signer.headers("GET", fields["ws"]), skip_utf8_validation=True, timeout=30
             )
