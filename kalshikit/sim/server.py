@@ -10,7 +10,7 @@ Example::
     with Simulator() as sim:
         sim.add_market("KXDEMO-26DEC31-T50")
         sim.set_quote("KXDEMO-26DEC31-T50", yes_bid=4_500, yes_ask=4_700)   # $0.45 / $0.47
-        print(sim.rest_url, sim.ws_url, sim.key_id, sim.private_key_path)
+        print(sim.rest_url, sim.ws_url, sim.private_key_path)  # key ids are never printed in full
 """
 
 from __future__ import annotations
