@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
+from kalshikit.config import Settings
 from kalshikit.sim import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,3 +51,23 @@ def sim() -> Iterator[Simulator]:
         yield s
     finally:
         s.stop()
+
+
+# Intervals short enough for tests (live engine, dashboard, parity) to see several cycles in a second.
+FAST = {
+    "stop_loss_check_interval": 0.2,
+    "reconcile_interval": 0.3,
+    "ui_update_interval": 0.1,
+    "strategy_loop_interval": 0.5,
+    "websocket_reconnect_delay": 0.1,
+    "websocket_max_reconnect_delay": 0.4,
+    "websocket_silence_secs": 1.5,
+    "http_timeout": 2.0,
+    "reads_per_second": 500,
+    "writes_per_second": 500,
+}
+
+
+def kit_settings(sim: Simulator, **overrides: Any) -> Settings:
+    """Settings for a Kit on ``sim`` with its demo key and the FAST intervals (``overrides`` win)."""
+    return Settings.from_env(environ=sim.kit_env(), env_file=None, **{**FAST, **overrides})

@@ -159,12 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def write_kit_settings(sim: Simulator) -> Path:
     """A ``.env``-style file with everything the kit needs to trade this simulator with its demo key."""
-    assert sim.private_key_path is not None
-    path = sim.private_key_path.parent / "kit.env"
-    text = (
-        "# written by python -m kalshikit.sim: python -m kalshikit.live --env-file THIS_FILE\n"
-        f"KALSHI_ENV=sim\nKALSHI_REST_URL={sim.rest_url}\nKALSHI_WS_URL={sim.ws_url}\n"
-        f"KALSHI_API_KEY_ID={sim.key_id}\nKALSHI_PRIVATE_KEY_PATH={sim.private_key_path}\n"
+    env = sim.kit_env()
+    path = Path(env["KALSHI_PRIVATE_KEY_PATH"]).parent / "kit.env"
+    text = "# written by python -m kalshikit.sim: python -m kalshikit.live --env-file THIS_FILE\n" + "".join(
+        f"{name}={value}\n" for name, value in env.items()
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

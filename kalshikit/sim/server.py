@@ -186,6 +186,18 @@ class Simulator:
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}{WS_PATH}"
 
+    def kit_env(self) -> dict[str, str]:
+        """The environment variables that point a kit at this simulator with its demo key."""
+        if self.private_key_path is None:
+            raise RuntimeError("the simulator was started with your own key; point the kit at your private key")
+        return {
+            "KALSHI_ENV": "sim",
+            "KALSHI_REST_URL": self.rest_url,
+            "KALSHI_WS_URL": self.ws_url,
+            "KALSHI_API_KEY_ID": self.key_id,
+            "KALSHI_PRIVATE_KEY_PATH": str(self.private_key_path),
+        }
+
     def signer(self) -> KalshiSigner:
         """A signer for the demo key (tests and demos)."""
         if self.private_key_path is None:

@@ -154,7 +154,7 @@ def test_status_snapshot_and_frames(exchange: Simulator, make_kit: Callable[...,
 
 def test_a_new_kit_with_its_own_simulator_replaces_the_previous_one(tmp_path: object) -> None:
     from kalshikit.config import Settings
-    from tests.live.conftest import FAST
+    from tests.conftest import FAST
 
     settings = Settings.from_env(environ={"KALSHI_ENV": "sim"}, env_file=None, **FAST)
     first = Kit(settings)

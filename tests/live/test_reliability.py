@@ -195,13 +195,7 @@ KIT_SCRIPT = textwrap.dedent(
 
 
 def _run_kit(sim: Simulator, journal: Path, crash_at: str) -> subprocess.Popen[str]:
-    env = {
-        "KALSHI_ENV": "sim",
-        "KALSHI_REST_URL": sim.rest_url,
-        "KALSHI_WS_URL": sim.ws_url,
-        "KALSHI_API_KEY_ID": sim.key_id,
-        "KALSHI_PRIVATE_KEY_PATH": str(sim.private_key_path),
-    }
+    env = sim.kit_env()
     script = KIT_SCRIPT.format(root=str(ROOT), env=env, journal=str(journal))
     return subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "KALSHIKIT_CRASH_AT": crash_at},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

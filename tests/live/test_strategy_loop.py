@@ -12,8 +12,7 @@ from kalshikit.strategy.data import GatherConfig
 from kalshikit.strategy.edge import EdgeStrategy
 from kalshikit.strategy.risk import RiskLimits
 from kalshikit.units import MONEY_SCALE
-from tests.conftest import eventually
-from tests.live.conftest import FAST
+from tests.conftest import FAST, eventually
 
 SETTINGS = {**FAST, "strategy_loop_interval": 0.3, "websocket_silence_secs": 30}
 

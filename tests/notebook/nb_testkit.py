@@ -250,34 +250,6 @@ def screenshot(page: Any, name: str, selector: str | None = None) -> Path:
 
 
 # ---------------------------------------------------------------------------- a kit on a private simulator
-FAST = {
-    "stop_loss_check_interval": 0.2,
-    "reconcile_interval": 0.3,
-    "ui_update_interval": 0.1,
-    "strategy_loop_interval": 0.5,
-    "websocket_reconnect_delay": 0.1,
-    "websocket_max_reconnect_delay": 0.4,
-    "websocket_silence_secs": 1.5,
-    "http_timeout": 2.0,
-    "reads_per_second": 500,
-    "writes_per_second": 500,
-}
-
-
-def sim_settings(sim: Any, **overrides: Any) -> Any:
-    """Settings for a Kit on ``sim`` (its demo key), with short intervals."""
-    from kalshikit.config import Settings
-
-    env = {
-        "KALSHI_ENV": "sim",
-        "KALSHI_REST_URL": sim.rest_url,
-        "KALSHI_WS_URL": sim.ws_url,
-        "KALSHI_API_KEY_ID": sim.key_id,
-        "KALSHI_PRIVATE_KEY_PATH": str(sim.private_key_path),
-    }
-    return Settings.from_env(environ=env, env_file=None, **{**FAST, **overrides})
-
-
 def open_position(sim: Any, kit: Any, ticker: str, count: int = 1000, price: int = 5000) -> None:
     """Give the account a position on the exchange and wait until the kit has adopted it."""
     sim.seed_position(ticker, count, price)

@@ -20,8 +20,8 @@ from kalshikit.live.ui_thread import KitSnapshot
 from kalshikit.notebook import Dashboard, dashboards_of, fmt
 from kalshikit.notebook.history import MarketHistory, PriceHistory
 from kalshikit.sim import Simulator
-from tests.conftest import eventually
-from tests.notebook.nb_testkit import open_position, sim_settings
+from tests.conftest import eventually, kit_settings
+from tests.notebook.nb_testkit import open_position
 
 HAVE_ANYWIDGET = importlib.util.find_spec("anywidget") is not None
 NS = 1_000_000_000
@@ -351,7 +351,7 @@ def exchange() -> Iterator[Simulator]:
 def kit(exchange: Simulator, tmp_path: Path) -> Iterator[Kit]:
     exchange.add_market(T, yes_bid=5000, yes_ask=5100, yes_bid_size=50_000, yes_ask_size=50_000)
     exchange.add_market(T2, yes_bid=6000, yes_ask=6100, yes_bid_size=50_000, yes_ask_size=50_000)
-    k = Kit(sim_settings(exchange), journal_path=tmp_path / "journal.sqlite")
+    k = Kit(kit_settings(exchange), journal_path=tmp_path / "journal.sqlite")
     k.start()
     yield k
     k.stop()

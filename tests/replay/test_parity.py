@@ -15,8 +15,7 @@ from kalshikit.live.kit import Kit
 from kalshikit.replay import parity
 from kalshikit.replay.parity import compare
 from kalshikit.sim import Simulator
-from tests.conftest import ROOT, eventually
-from tests.live.conftest import kit_settings
+from tests.conftest import ROOT, eventually, kit_settings
 
 RULES = {"stop": 0.03, "take_profit": 0.05, "trailing": 0.03}
 
