@@ -66,7 +66,7 @@ from kalshikit.core.events import (
 )
 from kalshikit.core.grid import LINEAR_CENT, PriceGrid
 from kalshikit.core.guard import GuardState, check_transition
-from kalshikit.core.positions import Position, side_of, signed
+from kalshikit.core.positions import Position, side_of, signed, yes_payout
 from kalshikit.core.rules import (
     ONE,
     Protection,
@@ -1022,9 +1022,7 @@ class Monitor:
         g = self.positions.get(ticker)
         if g is None:
             return
-        value = m.settlement_value
-        if value is None:
-            value = ONE if m.result == "yes" else 0 if m.result == "no" else None
+        value = yes_payout(m.result, m.settlement_value)
         if value is None:
             ctx.out.append(Alert("warning", ticker, "market settled without a known result", ctx.now))
             return

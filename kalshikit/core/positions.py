@@ -19,6 +19,14 @@ def own_price(side: Side, yes_price: int) -> int:
     return yes_price if side == "yes" else ONE - yes_price
 
 
+def yes_payout(result: str | None, settlement_value: int | None) -> int | None:
+    """What one YES contract pays at settlement: the announced value, else a dollar for ``yes`` and 0 for ``no``;
+    None when neither is known (a scalar result without its value)."""
+    if settlement_value is not None:
+        return settlement_value
+    return ONE if result == "yes" else 0 if result == "no" else None
+
+
 def side_of(count: int) -> Side | None:
     if count > 0:
         return "yes"

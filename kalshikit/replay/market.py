@@ -37,6 +37,7 @@ from kalshikit.core.actions import (
 from kalshikit.core.book import OrderBook
 from kalshikit.core.events import Fill, Lifecycle, Quote, Tick
 from kalshikit.core.monitor import Monitor, MonitorConfig, mark_of
+from kalshikit.core.positions import yes_payout
 from kalshikit.core.rules import Protection
 from kalshikit.replay.entries import Entry, FirstTwoSided
 from kalshikit.replay.fills import FillModel
@@ -421,9 +422,8 @@ class MarketReplay:
         market = self.monitor.markets.get(self.ticker)
         known = result or ((market.result, market.settlement_value) if market and market.result else None)
         if pos is not None and pos.count != 0 and known is not None:
-            res, value = known
-            if value is None:
-                value = ONE if res == "yes" else 0 if res == "no" else None
+            res, announced_value = known
+            value = yes_payout(res, announced_value)
             if value is not None:
                 self._feed(Lifecycle(self.ticker, "settled", result=res, settlement_value=value), end)
         pos = self.monitor.position(self.ticker)

@@ -8,12 +8,15 @@ positive means the exit was worse than the trigger).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from kalshikit.core.actions import PositionClosed
+from kalshikit.core.positions import yes_payout
 from kalshikit.replay.entries import Entry
 from kalshikit.replay.market import MarketOutput
 
@@ -76,15 +79,27 @@ class ReplayResult:
         )
 
 
-def _settlement_own(side: str, result: tuple[str, int | None] | None) -> int | None:
-    if result is None:
-        return None
-    res, value = result
-    if value is None:
-        value = ONE if res == "yes" else 0 if res == "no" else None
+def _settlement_own(side: str, known: tuple[str, int | None] | None) -> int | None:
+    """What one contract of ``side`` pays at the ``known`` (result, settlement value); None if not known."""
+    value = yes_payout(*known) if known is not None else None
     if value is None:
         return None
     return value if side == "yes" else ONE - value
+
+
+def closed_figures(
+    c: PositionClosed, known: tuple[str, int | None] | None, entry_fees: Mapping[str, int]
+) -> tuple[int | None, int | None, int | None]:
+    """Of one closed position: (own-side settlement payout, P&L had it been held to settlement after its entry
+    fee, slippage from the trigger price to the exit price); each None when not known."""
+    settle = _settlement_own(c.side, known)
+    hold = None
+    if settle is not None and c.entry_price is not None:
+        hold = (settle - c.entry_price) * c.count - entry_fees.get(c.position_id, 0)
+    slip = None
+    if c.trigger_price is not None and c.exit_price is not None:
+        slip = c.trigger_price - c.exit_price
+    return settle, hold, slip
 
 
 def build_result(
@@ -110,13 +125,7 @@ def build_result(
         for o in out.orders:
             attempts[o.position_id] = attempts.get(o.position_id, 0) + 1
         for c in out.closed:
-            settle_own = _settlement_own(c.side, known)
-            hold = None
-            if settle_own is not None and c.entry_price is not None:
-                hold = (settle_own - c.entry_price) * c.count - entry_fee.get(c.position_id, 0)
-            slip = None
-            if c.trigger_price is not None and c.exit_price is not None:
-                slip = c.trigger_price - c.exit_price
+            settle_own, hold, slip = closed_figures(c, known, entry_fee)
             rows.append(
                 {
                     "ticker": ticker,

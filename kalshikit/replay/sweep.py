@@ -49,6 +49,7 @@ from kalshikit.replay.entries import Entry, FirstTwoSided, load_entries
 from kalshikit.replay.fastframes import FastFrameReader, feed_block, process_context, single_stream
 from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketOutput, TickArrays
+from kalshikit.replay.results import closed_figures
 from kalshikit.replay.sources import is_parquet
 
 ONE = 10_000
@@ -244,17 +245,6 @@ def run_setting(sd: SweepData, setting: Mapping[str, Any], common: Common) -> di
     return row
 
 
-def _settlement_own(side: str, known: tuple[str, int | None] | None) -> int | None:
-    if known is None:
-        return None
-    res, value = known
-    if value is None:
-        value = ONE if res == "yes" else 0 if res == "no" else None
-    if value is None:
-        return None
-    return value if side == "yes" else ONE - value
-
-
 def quick_summary(
     outputs: Mapping[str, MarketOutput],
     results: Mapping[str, tuple[str, int | None]],
@@ -270,13 +260,7 @@ def quick_summary(
         entry_fee = {e.position_id: e.fee for e in mo.entries}
         orders += len(mo.orders)
         for c in mo.closed:
-            settle = _settlement_own(c.side, known)
-            hold = None
-            if settle is not None and c.entry_price is not None:
-                hold = (settle - c.entry_price) * c.count - entry_fee.get(c.position_id, 0)
-            slip = None
-            if c.trigger_price is not None and c.exit_price is not None:
-                slip = c.trigger_price - c.exit_price
+            _, hold, slip = closed_figures(c, known, entry_fee)
             rows.append((c.closed_ns, ticker, c.realized - c.fees, c.fees, c.reason, slip, hold))
         for p in mo.open_positions:
             open_n += 1
