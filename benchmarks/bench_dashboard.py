@@ -39,9 +39,10 @@ from kalshikit.live.ui_thread import KitSnapshot
 from kalshikit.notebook import Dashboard
 from kalshikit.notebook.history import PriceHistory
 from kalshikit.notebook.positions_table import PositionsTable
+from kalshikit.units import PRICE_SCALE
 
 NS = 1_000_000_000
-ONE = 10_000
+ONE = PRICE_SCALE
 
 
 class Market:

@@ -10,8 +10,9 @@ the book as the earlier one left it, until market data replaces it.
 from __future__ import annotations
 
 from kalshikit.core.events import BookDelta, BookSide, BookSnapshot, Quote, Side
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 
 
 class OrderBook:

@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kalshikit.units import PRICE_SCALE
+
 Rounding = Literal["centicent", "cent", "none"]
 
-_PRICE_ONE = 10_000  # price units per dollar
+_PRICE_ONE = PRICE_SCALE
 # rate_ppm × count(1e-2) × price(1e-4) × (1 - price)(1e-4) is in 1e-16 dollars = 1e-10 micro-dollars.
 _TO_MICRO = 10**10
 _STEP = {"centicent": 100, "cent": 10_000, "none": 1}  # rounding step in micro-dollars

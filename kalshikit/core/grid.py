@@ -12,7 +12,9 @@ import bisect
 from dataclasses import dataclass
 from functools import cached_property
 
-_ONE = 10_000
+from kalshikit.units import PRICE_SCALE
+
+_ONE = PRICE_SCALE
 
 
 @dataclass(frozen=True)

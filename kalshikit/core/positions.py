@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kalshikit.core.events import BookSide, Side
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 
 
 def own_price(side: Side, yes_price: int) -> int:

@@ -16,8 +16,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from kalshikit.errors import RuleError
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 PPM = 1_000_000
 NS_PER_S = 1_000_000_000
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from kalshikit.notebook import fmt
 from kalshikit.notebook.history import FIELDS, MarketHistory
+from kalshikit.units import PRICE_SCALE
 
-PRICE_SCALE = 10_000
 # name, history field, line style
 LINES = (
     ("bid", "bid", {"color": "#1f77b4", "width": 2, "shape": "hv"}),

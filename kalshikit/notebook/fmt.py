@@ -6,7 +6,8 @@ import html
 from datetime import UTC, datetime
 from typing import Any
 
-PRICE_SCALE = 10_000
+from kalshikit.units import PRICE_SCALE
+
 COUNT_SCALE = 100
 MONEY_SCALE = 1_000_000
 NS_PER_S = 1_000_000_000

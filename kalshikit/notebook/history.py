@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from kalshikit.notebook import fmt
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 FIELDS = ("bid", "ask", "entry", "stop_loss", "trailing", "take_profit")
 MISSING = -(1 << 62)  # no value (an empty book side, a rule not armed)
 

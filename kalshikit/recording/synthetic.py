@@ -44,13 +44,13 @@ from kalshikit.core.grid import PriceGrid
 from kalshikit.errors import RecordingError
 from kalshikit.recording.format import RawFrame
 from kalshikit.recording.writer import RecordingWriter
-from kalshikit.units import NS_PER_S, format_price
+from kalshikit.units import NS_PER_S, PRICE_SCALE, format_price
 
 DEFAULT_START_NS = calendar.timegm((2026, 5, 11, 14, 0, 0, 0, 0, 0)) * NS_PER_S  # 2026-05-11T14:00:00Z
 SYNTHETIC_PATH = "<synthetic>"
 TICKER_SID, TRADE_SID, LIFECYCLE_SID = 1, 2, 3
 
-_ONE = 10_000
+_ONE = PRICE_SCALE
 _PRICE_STR = [format_price(p) for p in range(_ONE + 1)]
 _GRID_PRICES = {s: PriceGrid.named(s).prices() for s in ("linear_cent", "tapered_deci_cent")}
 _PRICE_RANGES = {

@@ -41,9 +41,10 @@ from kalshikit.core.positions import yes_payout
 from kalshikit.core.rules import Protection
 from kalshikit.replay.entries import Entry, FirstTwoSided
 from kalshikit.replay.fills import FillModel
+from kalshikit.units import PRICE_SCALE
 
 INF = 1 << 62
-ONE = 10_000
+ONE = PRICE_SCALE
 _BIG = 1 << 40
 _NEG = -(1 << 40)
 

@@ -34,8 +34,9 @@ from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketReplay
 from kalshikit.replay.results import ReplayResult, equity_curve
 from kalshikit.replay.sweep import SweepData, load_data
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 NS_PER_MS = 1_000_000
 _EXIT_COLORS = {
     "stop_loss": "#d62728",

@@ -19,8 +19,9 @@ from kalshikit.core.actions import PositionClosed
 from kalshikit.core.positions import yes_payout
 from kalshikit.replay.entries import Entry
 from kalshikit.replay.market import MarketOutput
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 TRADE_COLUMNS = [
     "ticker",
     "side",

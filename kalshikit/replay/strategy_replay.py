@@ -85,9 +85,9 @@ from kalshikit.strategy.matching import Overrides
 from kalshikit.strategy.odds import OddsEvent
 from kalshikit.strategy.odds_recording import OddsSnapshot, is_odds_recording, read_odds
 from kalshikit.strategy.risk import RiskLimits, RiskManager
-from kalshikit.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S
+from kalshikit.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 INF = 1 << 62
 NS_PER_MS = 1_000_000
 ENTRY_COLUMNS = [

@@ -51,8 +51,9 @@ from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketOutput, TickArrays
 from kalshikit.replay.results import closed_figures
 from kalshikit.replay.sources import is_parquet
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 NS_PER_MS = 1_000_000
 RULE_KEYS = tuple(inspect.signature(protection).parameters)
 GRID_KEYS = (*RULE_KEYS, "latency_ms")

@@ -18,8 +18,9 @@ import pytest
 from kalshikit.core.book import OrderBook
 from kalshikit.core.events import BookDelta, BookSnapshot, Quote
 from kalshikit.kalshi.messages import FrameDecoder, Ok
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 
 
 def book_with(yes: dict[int, int], no: dict[int, int], ticker: str = "KX-T") -> OrderBook:

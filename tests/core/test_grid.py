@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from kalshikit.core.grid import LINEAR_CENT, PriceGrid, PriceRange
+from kalshikit.units import PRICE_SCALE
 
-ONE = 10_000
+ONE = PRICE_SCALE
 
 # Valid prices in $0.0001 units, from the structure definitions.
 VALID: dict[str, set[int]] = {

@@ -42,14 +42,14 @@ from kalshikit.strategy.edge import EdgeStrategy
 from kalshikit.strategy.odds import OddsClient
 from kalshikit.strategy.odds_recording import OddsRecorder, read_odds
 from kalshikit.strategy.risk import RiskLimits
-from kalshikit.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S
+from kalshikit.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
 from tests.conftest import eventually
 
 KEY = "replay-odds-key-0123456789"  # the stub's key for the generated odds
 SEED = 5
 MARKETS = 8
 DURATION_S = 600
-ONE = 10_000
+ONE = PRICE_SCALE
 MIN_EDGE = 1_500  # 15 cents: only the game whose books we shift can offer that much
 SHIFT = ("Boston Celtics", 0.30)
 GATHER = GatherConfig(sports=("basketball_nba",))
