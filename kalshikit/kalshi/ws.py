@@ -7,9 +7,13 @@
   activity and lifecycle news, so a fill in a brand-new market is seen at once).
 - On every (re)connect: initial prices of held markets over REST first, then (re)subscribe.
 - Reconnects with exponential backoff and jitter between the configured delays; a connection with no frames and
-  no pings for ``silence_timeout`` is treated as dead; an ``orderbook_delta`` seq gap asks for a fresh snapshot.
-- Decoded quotes go to the PriceCache; everything else to ``sink``. The raw frame and receive time go to an
-  optional recorder first, so a recording holds exactly what arrived.
+  no pings for ``silence_timeout`` is treated as dead.
+- The protocol itself (command ids, sids, ``seq`` per sid, subscription diffs, retries with backoff, subscribing
+  again after terminal errors, gap -> snapshot, the order books) is :class:`~kalshikit.kalshi.ws_session.WsSession`,
+  a sans-I/O object this thread feeds with decoded frames and the time; it answers with commands to send.
+- Decoded ticker quotes go straight to the PriceCache (the hot path does not touch the session), and so do the best
+  prices of order books; everything else goes to ``sink``. The raw frame and receive time go to an optional
+  recorder first, so a recording holds exactly what arrived.
 - For the recorder: ``all_markets=True`` subscribes ``ticker`` for every market (no market filter), and
   ``extra_channels`` (e.g. ``trade``) adds market-data channels for the watched markets (or every market).
 """
@@ -17,7 +21,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import random
 import socket
@@ -33,15 +36,15 @@ import websocket
 from kalshikit.cache import PriceCache
 from kalshikit.config import WS_PATH
 from kalshikit.core.book import OrderBook
-from kalshikit.core.events import BookDelta, BookSnapshot, FeedStatus, Lifecycle, Quote
+from kalshikit.core.events import FeedStatus, Lifecycle, Quote
 from kalshikit.kalshi.auth import KalshiSigner
-from kalshikit.kalshi.messages import ErrorReply, FrameDecoder, Malformed, Ok, Subscribed, Unknown, Unsubscribed
+from kalshikit.kalshi.messages import FrameDecoder, Malformed, Message, Unknown
+from kalshikit.kalshi.ws_session import ACCOUNT_CHANNELS, NS_PER_S, WsSession
 from kalshikit.kalshi.wsframes import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameReader
 
 log = logging.getLogger("kalshikit.ws")
 
-ACCOUNT_CHANNELS = ("fill", "user_orders", "market_positions", "market_lifecycle_v2")
-NS_PER_S = 1_000_000_000
+__all__ = ["ACCOUNT_CHANNELS", "FrameRecorder", "KalshiWebSocket", "WsMetrics", "backoff_delays"]
 
 
 class FrameRecorder(Protocol):
@@ -59,7 +62,10 @@ class WsMetrics:
     decode_errors: int = 0
     unknown_frames: int = 0
     seq_gaps: int = 0
+    snapshot_requests: int = 0  # get_snapshot commands sent after gaps
     error_replies: int = 0
+    resubscribes: int = 0  # subscriptions made again after a terminal error (10, 25)
+    subscribe_retries: int = 0  # subscribe/update commands sent again after a refusal or a timeout
     last_frame_ns: int = 0
     last_error: str = ""
     next_retry_ns: int = 0
@@ -87,7 +93,10 @@ class WsMetrics:
             "decode_errors": self.decode_errors,
             "unknown_frames": self.unknown_frames,
             "seq_gaps": self.seq_gaps,
+            "snapshot_requests": self.snapshot_requests,
             "error_replies": self.error_replies,
+            "resubscribes": self.resubscribes,
+            "subscribe_retries": self.subscribe_retries,
             "last_frame_age_s": (now - self.last_frame_ns) / NS_PER_S if self.last_frame_ns else None,
             "last_error": self.last_error,
             "next_retry_in_s": max(0.0, (self.next_retry_ns - now) / NS_PER_S)
@@ -108,20 +117,12 @@ def backoff_delays(base: float, maximum: float, rng: random.Random | None = None
         n = min(n + 1, 30)
 
 
-class _Sub:
-    """One live subscription: its sid, channel and the markets it covers."""
-
-    __slots__ = ("channel", "last_seq", "markets", "sid")
-
-    def __init__(self, channel: str, sid: int, markets: set[str]) -> None:
-        self.channel = channel
-        self.sid = sid
-        self.markets = markets
-        self.last_seq = 0
-
-
 class KalshiWebSocket(threading.Thread):
-    """See the module docstring. ``start()`` it; ``stop()`` ends it and closes the socket."""
+    """See the module docstring. ``start()`` it; ``stop()`` ends it and closes the socket.
+
+    ``subscribe_retry_delay`` / ``max_subscribe_retry_delay``: the backoff (seconds) after a refused, unanswered or
+    ended subscription. ``clock_ns``: the time source of this thread and of the protocol session (tests move it).
+    """
 
     def __init__(
         self,
@@ -142,6 +143,8 @@ class KalshiWebSocket(threading.Thread):
         clock_ns: Callable[[], int] = time.time_ns,
         all_markets: bool = False,
         extra_channels: Iterable[str] = (),
+        subscribe_retry_delay: float = 1.0,
+        max_subscribe_retry_delay: float = 60.0,
     ) -> None:
         super().__init__(name="WebSocketClient", daemon=True)
         self.url = url
@@ -164,7 +167,15 @@ class KalshiWebSocket(threading.Thread):
         self.recv_timeout = recv_timeout
         self._clock = clock_ns
         self.metrics = WsMetrics()
-        self.books: dict[str, OrderBook] = {}
+        self._protocol = WsSession(
+            account_channels=self.account_channels,
+            all_markets=all_markets,
+            extra_channels=self.extra_channels,
+            retry_delay_ns=int(subscribe_retry_delay * NS_PER_S),
+            max_retry_delay_ns=int(max_subscribe_retry_delay * NS_PER_S),
+        )
+        self._seen_revision = -1
+        self._seen_error = ""
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._want_ticker: set[str] = set()
@@ -172,10 +183,6 @@ class KalshiWebSocket(threading.Thread):
         self._dirty = threading.Event()
         self._ws: websocket.WebSocket | None = None
         self._decoder = FrameDecoder()
-        self._subs: dict[int, _Sub] = {}
-        self._by_channel: dict[str, _Sub] = {}
-        self._pending: dict[int, tuple[str, set[str]]] = {}  # command id -> (channel, markets) for subscribes
-        self._next_id = 1
         self._connected = threading.Event()
 
     # ------------------------------------------------------------------ public, any thread
@@ -206,6 +213,11 @@ class KalshiWebSocket(threading.Thread):
         with self._lock:
             return frozenset(self._want_ticker)
 
+    @property
+    def books(self) -> dict[str, OrderBook]:
+        """Order books of the markets watched with depth. The socket thread owns them: read, never change."""
+        return self._protocol.books
+
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
@@ -219,6 +231,12 @@ class KalshiWebSocket(threading.Thread):
             self.join(timeout)
         self.metrics.state = "stopped"
 
+    def send_raw(self, text: str) -> None:
+        """Send a raw text frame (diagnostics and tests)."""
+        ws = self._ws
+        if ws is not None:
+            ws.send(text)
+
     # ------------------------------------------------------------------ thread body
     def run(self) -> None:
         delays = iter(backoff_delays(self.reconnect_delay, self.max_reconnect_delay))
@@ -229,7 +247,7 @@ class KalshiWebSocket(threading.Thread):
             try:
                 self._connect()
                 up_since = self._clock()
-                self._session()
+                self._serve()
             except Exception as exc:  # any failure of this connection: log it, back off, reconnect
                 self.metrics.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 if not self._stop_event.is_set():
@@ -252,7 +270,7 @@ class KalshiWebSocket(threading.Thread):
     def _connect(self) -> None:
         headers = self.signer.headers("GET", WS_PATH) if self.signer is not None else {}
         ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
-        ws.connect(
+        ws.connect(  # type: ignore[no-untyped-call]
             self.url,
             header=[f"{k}: {v}" for k, v in headers.items()],
             timeout=10,
@@ -264,27 +282,21 @@ class KalshiWebSocket(threading.Thread):
         self.metrics.state = "connected"
         self.metrics.connected_since_ns = now
         self.metrics.last_frame_ns = now
-        self._subs.clear()
-        self._by_channel.clear()
-        self._pending.clear()
-        self.metrics.subscriptions = {}
+        self._protocol.connection_made()
+        self._publish()
         log.info("Connected to Kalshi WebSocket (%s, %s)", self.env_name, self.url)
         self.sink(FeedStatus(True, "connected", recv_ns=now))
         self._connected.set()
         with self._lock:
             held = sorted(self._want_ticker)
-        self._load_initial_prices(held)
-        for channel in self.account_channels:
-            self._subscribe(channel, set())
-        if self.all_markets:
-            for channel in ("ticker", *self.extra_channels):
-                self._subscribe(channel, set())
+        self._load_initial_prices(held)  # first: the subscriptions then only bring changes
         self._dirty.set()
 
     def _teardown(self) -> None:
         ws = self._ws
         self._ws = None
         self._connected.clear()
+        self._protocol.connection_lost()
         if ws is not None:
             with contextlib.suppress(Exception):
                 ws.close(timeout=0.2)
@@ -299,21 +311,30 @@ class KalshiWebSocket(threading.Thread):
         except Exception as exc:  # REST trouble must not stop the socket; the monitor falls back to REST later
             log.warning("could not load initial prices over REST: %s", exc)
 
-    def _session(self) -> None:
+    def _serve(self) -> None:
+        """Read frames until the connection fails or ``stop()``; between batches, let the protocol session speak."""
         ws = self._ws
         assert ws is not None
         reader = FrameReader.after_handshake(ws)
         decode = self._decoder.decode
+        protocol = self._protocol
         metrics = self.metrics
         recorder = self.recorder
         clock = self._clock
         update = self.cache.update
         by_market = metrics.last_frame_by_market
         last_rate = 0
+        now = clock()
         while not self._stop_event.is_set():
             if self._dirty.is_set():
                 self._dirty.clear()
-                self._sync_subscriptions()
+                with self._lock:
+                    protocol.set_markets(self._want_ticker, self._want_depth)
+            protocol.poll(now)
+            for text in protocol.data_to_send():
+                ws.send(text)
+            if protocol.revision != self._seen_revision:
+                self._publish()
             try:
                 frames = reader.read()
             except TimeoutError:
@@ -349,162 +370,39 @@ class KalshiWebSocket(threading.Thread):
                 last_rate = now
 
     # ------------------------------------------------------------------ frames other than ticker
-    def _handle(self, msg: object, now: int) -> None:
-        if isinstance(msg, BookSnapshot | BookDelta):
-            self._on_book(msg, now)
-        elif isinstance(msg, Subscribed):
-            self._on_subscribed(msg)
-        elif isinstance(msg, Ok):
-            sub = self._subs.get(msg.sid)
-            if sub is not None and msg.market_tickers is not None:
-                sub.markets = set(msg.market_tickers)
-                self._publish_subscriptions()
-        elif isinstance(msg, Unsubscribed):
-            sub = self._subs.pop(msg.sid, None)
-            if sub is not None and self._by_channel.get(sub.channel) is sub:
-                del self._by_channel[sub.channel]
-            self._publish_subscriptions()
-        elif isinstance(msg, ErrorReply):
-            self._on_error_reply(msg)
-        elif isinstance(msg, Malformed):
+    def _handle(self, msg: Message, now: int) -> None:
+        if isinstance(msg, Malformed):
             self.metrics.decode_errors += 1
             self.metrics.last_error = f"malformed frame: {msg.error}"[:300]
             log.warning("malformed frame skipped (%s): %.200r", msg.error, msg.raw)
         elif isinstance(msg, Unknown):
             self.metrics.unknown_frames += 1
-        else:
-            if isinstance(msg, Lifecycle):
-                self.metrics.last_frame_by_market[msg.ticker] = now
-            self.sink(msg)
+        out = self._protocol.receive(msg, now)
+        if out is None:
+            return
+        if type(out) is Quote:  # an order book's best prices after a snapshot or delta
+            self.metrics.last_frame_by_market[out.ticker] = now
+            self.cache.update(out)
+            return
+        if isinstance(out, Lifecycle):
+            self.metrics.last_frame_by_market[out.ticker] = now
+        self.sink(out)
 
-    def _on_book(self, msg: BookSnapshot | BookDelta, now: int) -> None:
-        sub = self._subs.get(msg.sid)
-        if sub is not None and msg.seq:
-            expected = sub.last_seq + 1
-            if sub.last_seq and msg.seq != expected:
-                self.metrics.seq_gaps += 1
-                log.warning(
-                    "orderbook seq gap on sid %d: expected %d, got %d; asking for a snapshot",
-                    sub.sid,
-                    expected,
-                    msg.seq,
-                )
-                sub.last_seq = msg.seq
-                self._command(
-                    "update_subscription",
-                    {"sid": sub.sid, "action": "get_snapshot", "market_tickers": sorted(sub.markets)},
-                )
-                for t in sub.markets:
-                    self.books.pop(t, None)  # invalid until the snapshot arrives
-                return
-            sub.last_seq = msg.seq
-        if isinstance(msg, BookSnapshot):
-            book = self.books.setdefault(msg.ticker, OrderBook(msg.ticker))
-            book.apply_snapshot(msg)
-        else:
-            book = self.books.get(msg.ticker)
-            if book is None:
-                return  # no snapshot yet (or invalidated by a gap): wait for one
-            book.apply_delta(msg)
-        self.metrics.last_frame_by_market[msg.ticker] = now
-        self.cache.update(book.quote(recv_ns=now, exchange_ns=msg.exchange_ns))
-
-    def _on_subscribed(self, msg: Subscribed) -> None:
-        _, markets = self._pending.pop(msg.id, (msg.channel, set()))
-        old = self._by_channel.get(msg.channel)
-        sub = _Sub(msg.channel, msg.sid, markets)
-        self._subs[msg.sid] = sub
-        self._by_channel[msg.channel] = sub
-        if old is not None and old.sid != msg.sid:
-            self._command("unsubscribe", {"sids": [old.sid]})
-        self._publish_subscriptions()
-
-    def _on_error_reply(self, msg: ErrorReply) -> None:
-        self.metrics.error_replies += 1
-        self.metrics.last_error = f"WebSocket error {msg.code}: {msg.message}"
-        log.warning("Kalshi WebSocket error %d (%s) for command %d", msg.code, msg.message, msg.id)
-        pending = self._pending.pop(msg.id, None)
-        if msg.terminal and msg.sid in self._subs:
-            sub = self._subs.pop(msg.sid)
-            self._by_channel.pop(sub.channel, None)
-            self._dirty.set()  # resubscribe on the next loop
-        elif pending is not None:
-            self._dirty.set()
-
-    # ------------------------------------------------------------------ subscriptions
-    def _command(self, cmd: str, params: dict[str, Any] | None = None) -> int:
-        ws = self._ws
-        if ws is None:
-            return 0
-        cid = self._next_id
-        self._next_id += 1
-        body: dict[str, Any] = {"id": cid, "cmd": cmd}
-        if params is not None:
-            body["params"] = params
-        ws.send(json.dumps(body, separators=(",", ":")))
-        return cid
-
-    def _subscribe(self, channel: str, markets: set[str]) -> None:
-        params: dict[str, Any] = {"channels": [channel]}
-        if markets:
-            params["market_tickers"] = sorted(markets)
-            if channel == "ticker":
-                params["send_initial_snapshot"] = True
-        cid = self._command("subscribe", params)
-        self._pending[cid] = (channel, set(markets))
-
-    def _sync_subscriptions(self) -> None:
-        """Bring ticker / orderbook_delta subscriptions to the wanted market sets, one command per change."""
-        with self._lock:
-            want = {"ticker": set(self._want_ticker), "orderbook_delta": set(self._want_depth)}
-        if self.all_markets:  # ticker and the extra channels cover every market already
-            del want["ticker"]
-        else:
-            for channel in self.extra_channels:
-                want[channel] = set(want["ticker"])
-        for channel, markets in want.items():
-            sub = self._by_channel.get(channel)
-            pending = any(ch == channel for ch, _ in self._pending.values())
-            if pending:
-                self._dirty.set()  # wait for the reply, then sync again
-                continue
-            if sub is None:
-                if markets:
-                    self._subscribe(channel, markets)  # ticker: with send_initial_snapshot
-                continue
-            add = markets - sub.markets
-            remove = sub.markets - markets
-            if not markets:
-                self._command("unsubscribe", {"sids": [sub.sid]})
-                del self._by_channel[channel]
-                self._subs.pop(sub.sid, None)
-                continue
-            if add:
-                # New markets get a WebSocket snapshot (send_initial_snapshot); a market whose first price is late
-                # is read over REST by the monitor's sweep (a market without a price counts as stale).
-                params: dict[str, Any] = {"sid": sub.sid, "action": "add_markets", "market_tickers": sorted(add)}
-                if channel == "ticker":
-                    params["send_initial_snapshot"] = True
-                self._command("update_subscription", params)
-                sub.markets |= add
-            if remove:
-                self._command(
-                    "update_subscription",
-                    {"sid": sub.sid, "action": "delete_markets", "market_tickers": sorted(remove)},
-                )
-                sub.markets -= remove
-                for t in remove:
-                    self.books.pop(t, None)
-        self._publish_subscriptions()
-
-    def _publish_subscriptions(self) -> None:
-        self.metrics.subscriptions = {s.channel: sorted(s.markets) for s in self._subs.values()}
-
-    def send_raw(self, text: str) -> None:
-        """Send a raw text frame (diagnostics and tests)."""
-        ws = self._ws
-        if ws is not None:
-            ws.send(text)
+    def _publish(self) -> None:
+        """Copy the protocol session's counters and subscriptions into the metrics the dashboard reads."""
+        protocol = self._protocol
+        stats = protocol.stats
+        m = self.metrics
+        m.seq_gaps = stats.seq_gaps
+        m.snapshot_requests = stats.snapshot_requests
+        m.error_replies = stats.error_replies
+        m.resubscribes = stats.resubscribes
+        m.subscribe_retries = stats.subscribe_retries
+        if stats.last_error != self._seen_error:
+            self._seen_error = stats.last_error
+            m.last_error = stats.last_error
+        m.subscriptions = protocol.subscriptions
+        self._seen_revision = protocol.revision
 
 
 def _fmt(price: int | None) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kalshikit.config import mask_key_id
-from kalshikit.sim.faults import parse_rest_errors
+from kalshikit.sim.faults import parse_reject_subscribes, parse_rest_errors
 from kalshikit.sim.ratelimit import RateLimits
 from kalshikit.sim.server import Simulator
 
@@ -73,7 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="freeze each WebSocket connection N s after it opens (open, silent, no pings)",
     )
     f.add_argument("--malformed-every", type=float, metavar="SECONDS", help="send a malformed frame every N s")
-    f.add_argument("--skip-seq-every", type=float, metavar="SECONDS", help="skip an orderbook seq every N s")
+    f.add_argument(
+        "--skip-seq-every", type=float, metavar="SECONDS", help="skip an orderbook seq every N s (no data is lost)"
+    )
+    f.add_argument(
+        "--drop-delta-every",
+        type=float,
+        metavar="SECONDS",
+        help="really lose an orderbook_delta frame every N s (its seq is used up, the book change never sent)",
+    )
+    f.add_argument(
+        "--reject-subscribes",
+        action="append",
+        default=[],
+        metavar="CODE[:COUNT]",
+        help="answer the next COUNT subscribe/add_markets commands with WebSocket error CODE, e.g. 26:3 (repeatable)",
+    )
     f.add_argument(
         "--rest-errors",
         action="append",
@@ -84,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--latency-ms", type=float, default=0.0, help="delay every REST reply by N ms")
     f.add_argument(
         "--hang-orders", type=int, default=0, metavar="N", help="the next N order writes execute but never get a reply"
+    )
+    f.add_argument(
+        "--rest-lag", type=float, default=0.0, metavar="SECONDS",
+        help="portfolio reads (orders) show the exchange as of N s ago, as /exchange/user_data_timestamp says",
+    )
+    f.add_argument(
+        "--accept-reused-ids", action="store_true",
+        help="accept a client_order_id again once its first order is closed (Kalshi only documents refusing it "
+        "while the first order is open)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     return p
@@ -103,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--no-tape and --recording exclude each other")
     try:
         rest_errors = [parse_rest_errors(s) for s in args.rest_errors]
+        rejections = [parse_reject_subscribes(s) for s in args.reject_subscribes]
         public_pem = args.public_key.read_bytes() if args.public_key else None
         sim = Simulator(
             host=args.host,
@@ -127,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_limits=RateLimits(args.read_tokens, args.write_tokens),
             legacy_frames=args.legacy_frames,
             tape_waits_for_subscriber=args.wait_for_subscriber,
+            accept_reused_ids=args.accept_reused_ids,
         )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
@@ -134,12 +160,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for status, count in rest_errors:
         faults.rest_errors(status, count)
     faults.latency_ms = args.latency_ms
+    faults.rest_lag_s = args.rest_lag
     if args.hang_orders:
         faults.hang_orders(args.hang_orders)
     faults.drop_every_s = args.drop_every
     faults.freeze_after_s = args.freeze_after
     faults.malformed_every_s = args.malformed_every
     faults.skip_seq_every_s = args.skip_seq_every
+    faults.drop_delta_every_s = args.drop_delta_every
+    for code, count in rejections:
+        faults.reject_subscribes(code, count)
 
     def ready(s: Simulator) -> None:
         # Key ids are masked on screen; the demo key's full id goes, with the key path and the URLs, into a

@@ -3,7 +3,8 @@
 Commands (Kalshi's envelope ``{"id", "cmd", "params"}``): ``subscribe`` (one ``subscribed`` per channel with a new
 ``sid``), ``unsubscribe`` (one ``unsubscribed`` per sid with its ``seq``), ``update_subscription`` (``add_markets``,
 ``delete_markets``, ``get_snapshot``; ``ok`` with the full ``market_tickers``), ``list_subscriptions`` (``ok`` with an
-array) and Kalshi's numeric error replies.
+array) and Kalshi's numeric error replies. As in Kalshi's real traffic, the ``ok`` to an ``update_subscription``
+takes the subscription's next ``seq`` and comes before the snapshots of the markets it added.
 
 Channels: ``ticker`` (no seq), ``orderbook_delta`` (``orderbook_snapshot`` then ``orderbook_delta``, ``seq`` per sid
 from 1), ``trade``, ``market_lifecycle_v2`` (sequenced), and the private ``fill``, ``market_positions``
@@ -273,6 +274,16 @@ class WsHub:
                 n += 1
         return n
 
+    def channel_error(self, channel: str, code: int) -> int:
+        """End every subscription to ``channel`` with terminal error ``code`` (naming its sid)."""
+        n = 0
+        for conn in list(self.conns):
+            for sub in [s for s in conn.subs.values() if s.channel == channel]:
+                self._remove_sub(sub)
+                self._error(conn, 0, code, f"injected fault on {channel}", sub.sid)
+                n += 1
+        return n
+
     def backlog(self) -> int:
         """The longest outbound queue (the tape feed slows down to this when it runs as fast as it can)."""
         return max((len(c.queue) for c in self.conns), default=0)
@@ -373,6 +384,10 @@ class WsHub:
         if conn.account is None and any(ch in PRIVATE_CHANNELS or ch == "orderbook_delta" for ch in channels):
             self._error(conn, cid, 9, "this connection was opened without signed headers")
             return
+        rejected = self.faults.take_subscribe_rejection(channels)
+        if rejected is not None:
+            self._error(conn, cid, rejected, "injected fault")
+            return
         for ch in dict.fromkeys(channels):
             sid = conn.next_sid
             conn.next_sid += 1
@@ -439,36 +454,37 @@ class WsHub:
         if action == "get_snapshot":
             for t in tickers if tickers is not None else sorted(sub.tickers or ()):
                 self._send_snapshot(sub, t, cid)
+            self._ok(sub, cid)
+            return
+        if not tickers:
+            self._error(conn, cid, 14, f"{action} needs market_ticker or market_tickers", sub.sid)
+            return
+        if sub.tickers is None:
+            self._error(conn, cid, 11, "this subscription covers all markets; subscribe again with tickers", sub.sid)
+            return
+        if action == "add_markets":
+            rejected = self.faults.take_subscribe_rejection([sub.channel])
+            if rejected is not None:
+                self._error(conn, cid, rejected, "injected fault", sub.sid)
+                return
+        self._remove_sub(sub, keep=True)
+        if action == "add_markets":
+            new = [t for t in tickers if t not in sub.tickers]
+            sub.tickers.update(tickers)
         else:
-            if not tickers:
-                self._error(conn, cid, 14, f"{action} needs market_ticker or market_tickers", sub.sid)
-                return
-            if sub.tickers is None:
-                self._error(
-                    conn, cid, 11, "this subscription covers all markets; subscribe again with tickers", sub.sid
-                )
-                return
-            self._remove_sub(sub, keep=True)
-            if action == "add_markets":
-                new = [t for t in tickers if t not in sub.tickers]
-                sub.tickers.update(tickers)
-            else:
-                new = []
-                sub.tickers.difference_update(tickers)
-            self._add_sub(sub)
-            if sub.channel == "orderbook_delta":
-                for t in new:
-                    self._send_snapshot(sub, t)
-        self._reply(
-            conn,
-            {
-                "id": cid,
-                "sid": sub.sid,
-                "seq": sub.seq,
-                "type": "ok",
-                "msg": {"market_tickers": sorted(sub.tickers or ())},
-            },
-        )
+            new = []
+            sub.tickers.difference_update(tickers)
+        self._add_sub(sub)
+        self._ok(sub, cid)  # Kalshi answers first, then sends the new markets' snapshots
+        if sub.channel == "orderbook_delta":
+            for t in new:
+                self._send_snapshot(sub, t)
+
+    def _ok(self, sub: Sub, cid: int) -> None:
+        """The ``ok`` to an ``update_subscription``: it carries the subscription's next ``seq``, as on Kalshi."""
+        sub.seq += 1
+        msg = encode_str({"market_tickers": sorted(sub.tickers or ())})
+        sub.conn.push(None, f'{{"id":{cid},"sid":{sub.sid},"seq":{sub.seq},"type":"ok","msg":{msg}}}')
 
     # ================================================================== subscription index
     def _add_sub(self, sub: Sub) -> None:
@@ -547,6 +563,8 @@ class WsHub:
                 )
             return
         now = self.exchange.clock()
+        mono = time.monotonic()
+        drop = self.faults.take_delta_drop
         for side, before, after in (("yes", old[0], new[0]), ("no", old[1], new[1])):
             if before == after:
                 continue
@@ -556,7 +574,9 @@ class WsHub:
                     msg = encode_str(shapes.delta_msg(m, side, p, d, now, self.legacy))
                     for sub in subs:
                         if not sub.dead:
-                            sub.conn.push(None, self._seq_text(sub, "orderbook_delta", msg))
+                            text = self._seq_text(sub, "orderbook_delta", msg)
+                            if not drop(mono):  # a dropped delta used up its seq but is never sent
+                                sub.conn.push(None, text)
 
     # ================================================================== exchange listener
     def market_changed(self, m: Market, tape_ticker: bool) -> None:

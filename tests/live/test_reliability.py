@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshikit.cache import PriceCache
 from kalshikit.core.rules import protection
-from kalshikit.kalshi.ws import KalshiWebSocket
 from kalshikit.live.kit import Kit
 from kalshikit.sim import Simulator
 from kalshikit.store import Journal
@@ -95,26 +93,6 @@ def test_malformed_frames_are_counted_and_skipped(exchange: Simulator, armed_kit
     assert armed_kit.ws.metrics.state == "connected" and armed_kit.ws.metrics.reconnects == 0
     exchange.set_quote(T, 4400, 4500, 100_000, 100_000)
     eventually(lambda: held(exchange, T) == 0, what="exit after malformed frames")
-
-
-def test_seq_gap_asks_for_a_snapshot_and_the_book_recovers(exchange: Simulator) -> None:
-    exchange.add_market(T, yes_bid=5000, yes_ask=5100)
-    cache = PriceCache(60)
-    events: list[object] = []
-    ws = KalshiWebSocket(exchange.ws_url, exchange.signer(), cache=cache, sink=events.append,
-                         reconnect_delay=0.1, max_reconnect_delay=0.2, account_channels=())
-    ws.watch([T], depth=True)
-    ws.start()
-    try:
-        eventually(lambda: T in ws.books, what="first snapshot")
-        exchange.faults.skip_seq()
-        exchange.set_book(T, [(4800, 1000), (4900, 500)], [(5000, 700)])
-        eventually(lambda: ws.metrics.seq_gaps == 1, what="gap noticed")
-        want = exchange.book(T)
-        eventually(lambda: T in ws.books and ws.books[T].yes == want.yes and ws.books[T].no == want.no,
-                   what="book rebuilt from a fresh snapshot")
-    finally:
-        ws.stop()
 
 
 def test_429_storm_while_exiting(exchange: Simulator, armed_kit: Kit) -> None:

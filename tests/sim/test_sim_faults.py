@@ -1,20 +1,28 @@
 """Fault injection: REST errors, reply latency, order replies that come late or never, and WebSocket drops,
-freezes, sequence gaps and malformed frames (one-shot and periodic)."""
+freezes, sequence gaps, really lost orderbook deltas, terminal channel errors, refused subscribes and malformed
+frames (one-shot and periodic)."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 import websocket
-from sim_testkit import ORDERS, C, account_api, demo_api, new_market
+from sim_testkit import ORDERS, C, Ws, account_api, demo_api, new_market
 
+from kalshikit.config import read_env_file
+from kalshikit.core.events import BookDelta
+from kalshikit.kalshi.auth import KalshiSigner, load_private_key_file
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
 from kalshikit.sim import Faults, Simulator
-from kalshikit.sim.faults import parse_rest_errors
+from kalshikit.sim.faults import parse_reject_subscribes, parse_rest_errors
 from tests.conftest import eventually
 
 
@@ -164,6 +172,135 @@ def test_ws_skip_seq_makes_a_gap_on_the_next_orderbook_frame(sim: Simulator) -> 
         assert seqs[0] == 3 and all(b == a + 1 for a, b in itertools.pairwise(seqs))
 
 
+def test_ws_drop_deltas_loses_the_change_and_uses_up_its_seq(sim: Simulator) -> None:
+    t = new_market(sim)
+    sim.set_book(t, [(4_400, 5 * C), (4_500, 10 * C)], [(5_300, 20 * C)])
+    with demo_api(sim).ws() as w:
+        (sid,) = w.subscribe(["orderbook_delta"], [t])
+        snap = w.expect_type("orderbook_snapshot", sid=sid)
+        assert snap["seq"] == 1
+        before = sim.faults.injected.get("drop_delta", 0)
+        sim.faults.drop_deltas()
+        sim.set_book(t, [(4_400, 7 * C), (4_600, 1 * C)], [(5_300, 20 * C)])  # three level changes, three deltas
+        deltas = [f for f in w.sync() if f.get("type") == "orderbook_delta"]
+        assert [f["seq"] for f in deltas] == [3, 4], "the lost delta used up seq 2"
+        assert sim.faults.injected["drop_delta"] == before + 1 and sim.faults.pending_delta_drops == 0
+        yes = {p: c for p, c in FrameDecoder().decode(json.dumps(snap)).yes}  # type: ignore[union-attr]
+        for f in deltas:
+            d = FrameDecoder().decode(json.dumps(f))
+            assert isinstance(d, BookDelta) and d.side == "yes"
+            yes[d.price] = yes.get(d.price, 0) + d.delta
+        rebuilt = {p: c for p, c in yes.items() if c}
+        assert rebuilt != sim.book(t).yes, "without a new snapshot the client's book is wrong"
+        assert sim.book(t).yes == {4_400: 7 * C, 4_600: 1 * C}
+        assert rebuilt == {4_400: 5 * C, 4_600: 1 * C}, "the first change (0.44: 5 -> 7) never arrived"
+
+
+def test_periodic_delta_drop_is_timed_by_the_given_clock() -> None:
+    f = Faults()
+    assert not f.take_delta_drop(100.0)
+    f.drop_delta_every_s = 1.0
+    assert [f.take_delta_drop(t) for t in (100.0, 100.5, 100.99, 101.0, 101.2)] == [True, False, False, True, False]
+    f.drop_delta_every_s = None
+    f.drop_deltas(2)
+    assert [f.take_delta_drop(200.0) for _ in range(3)] == [True, True, False]
+    assert f.injected["drop_delta"] == 4
+    f.drop_deltas(1)
+    f.clear()
+    assert f.pending_delta_drops == 0 and not f.take_delta_drop(300.0)
+
+
+def test_periodic_delta_drop_on_the_wire() -> None:
+    with Simulator() as s:
+        t = new_market(s)
+        with demo_api(s).ws() as w:
+            (sid,) = w.subscribe(["orderbook_delta"], [t])
+            w.expect_type("orderbook_snapshot", sid=sid)
+            s.faults.drop_delta_every_s = 0.05
+            bids = itertools.cycle((4_000, 4_010))
+
+            def move_and_check() -> bool:
+                s.set_quote(t, next(bids), 4_700)
+                return s.faults.injected.get("drop_delta", 0) >= 2
+
+            eventually(move_and_check, timeout=10, what="two periodic delta drops")
+            s.faults.drop_delta_every_s = None
+            s.set_quote(t, 3_900, 4_700)  # a last change that is surely sent
+            seqs = [f["seq"] for f in w.sync() if f.get("type") == "orderbook_delta"]
+            lost = s.faults.injected["drop_delta"]
+            assert lost >= 2 and seqs[-1] - 1 == len(seqs) + lost
+
+
+def test_ws_channel_error_ends_that_channels_subscriptions_with_their_sid(sim: Simulator) -> None:
+    api = account_api(sim)
+    t = new_market(sim)
+    with api.ws() as w:
+        fill, tick = w.subscribe(["fill", "ticker"], [t])
+        assert sim.faults.channel_error("fill", 10) == 1
+        err = w.expect_type("error", sid=fill)
+        assert err["msg"]["code"] == 10 and err["id"] == 0
+        cid = w.cmd("list_subscriptions")
+        assert w.expect_type("ok", id=cid)["msg"] == [{"channel": "ticker", "sid": tick}]
+        api.create(t, "bid", "0.47", "1")
+        assert [f for f in w.sync() if f.get("type") == "fill"] == [], "the ended subscription sends nothing"
+        assert sim.faults.channel_error("ticker", 25) == 1
+        assert w.expect_type("error", sid=tick)["msg"]["code"] == 25
+    with pytest.raises(ValueError, match="terminal"):
+        sim.faults.channel_error("fill", 26)
+
+
+def test_ws_reject_subscribes_answers_with_the_error_code_then_subscribes_again(sim: Simulator) -> None:
+    t1, t2 = new_market(sim), new_market(sim)
+    with demo_api(sim).ws() as w:
+        sim.faults.reject_subscribes(26, 2, channel="ticker")
+        (trade,) = w.subscribe(["trade"], [t1])  # another channel is not affected
+        for _ in range(2):
+            cid = w.cmd("subscribe", {"channels": ["ticker"], "market_tickers": [t1]})
+            err = w.expect_type("error", id=cid)
+            assert err["msg"]["code"] == 26 and err["msg"]["msg"].startswith("Subscription market limit exceeded")
+        (tick,) = w.subscribe(["ticker"], [t1])
+        sim.faults.reject_subscribes(27, 1)
+        cid = w.cmd("update_subscription", {"sid": tick, "action": "add_markets", "market_tickers": [t2]})
+        err = w.expect_type("error", id=cid)
+        assert (err["msg"]["code"], err["sid"]) == (27, tick)
+        cid = w.cmd("update_subscription", {"sid": tick, "action": "add_markets", "market_tickers": [t2]})
+        assert w.expect_type("ok", id=cid)["msg"]["market_tickers"] == sorted([t1, t2])
+        assert trade and sim.faults.injected["reject_subscribe"] >= 3
+
+
+def test_ws_reject_subscribes_until_cleared(sim: Simulator) -> None:
+    t = new_market(sim)
+    with demo_api(sim).ws() as w:
+        sim.faults.reject_subscribes(26, None)
+        for _ in range(3):
+            cid = w.cmd("subscribe", {"channels": ["ticker"], "market_tickers": [t]})
+            assert w.expect_type("error", id=cid)["msg"]["code"] == 26
+        sim.faults.clear()
+        assert w.subscribe(["ticker"], [t])
+
+
+def test_cli_flags_for_refused_subscribes_and_lost_deltas(tmp_path: Path) -> None:
+    args = ["--no-tape", "--state-dir", str(tmp_path), "--reject-subscribes", "26:2", "--drop-delta-every", "0.5"]
+    proc = subprocess.Popen([sys.executable, "-m", "kalshikit.sim", *args], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        fields = dict(part.split("=", 1) for part in line.split()[2:])
+        env = read_env_file(Path(fields["settings"]))
+        signer = KalshiSigner(env["KALSHI_API_KEY_ID"], load_private_key_file(Path(env["KALSHI_PRIVATE_KEY_PATH"])))
+        with Ws(fields["ws"], signer.headers("GET", fields["ws"])) as w:
+            for _ in range(2):
+                cid = w.cmd("subscribe", {"channels": ["ticker"]})
+                assert w.expect_type("error", id=cid)["msg"]["code"] == 26
+            assert w.subscribe(["ticker"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    bad = subprocess.run([sys.executable, "-m", "kalshikit.sim", "--reject-subscribes", "99"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "--reject-subscribes expects a Kalshi WebSocket error code" in bad.stderr
+
+
 def test_ws_malformed_frame(sim: Simulator) -> None:
     with demo_api(sim).ws() as w:
         assert sim.faults.send_malformed() >= 1
@@ -204,3 +341,12 @@ def test_fault_settings_are_checked() -> None:
     for bad in ("x", "200:1", "429:0", "429:x"):
         with pytest.raises(ValueError):
             parse_rest_errors(bad)
+    for code, count in ((99, 1), (6, 1), (26, 0)):
+        with pytest.raises(ValueError, match=r"code|count"):
+            f.reject_subscribes(code, count)
+    with pytest.raises(ValueError):
+        f.drop_deltas(0)
+    assert parse_reject_subscribes("26:3") == (26, 3) and parse_reject_subscribes("27") == (27, 1)
+    for bad in ("x", "99", "26:0", "26:x", "16"):
+        with pytest.raises(ValueError, match="--reject-subscribes"):
+            parse_reject_subscribes(bad)

@@ -103,14 +103,14 @@ def test_update_subscription_add_delete_and_get_snapshot(ws: Ws, sim: Simulator)
     s2 = ws.expect_type("orderbook_snapshot", sid=sid, market_ticker=t2)
     s3 = ws.expect_type("orderbook_snapshot", sid=sid, market_ticker=t3)
     ok = ws.expect_type("ok", id=cid)
-    assert (s2["seq"], s3["seq"]) == (2, 3)
-    assert ok["sid"] == sid and ok["seq"] == 3 and ok["msg"]["market_tickers"] == sorted([t1, t2, t3])
+    assert (ok["seq"], s2["seq"], s3["seq"]) == (2, 3, 4)  # as on Kalshi: the ok takes a seq, then the snapshots
+    assert ok["sid"] == sid and ok["msg"]["market_tickers"] == sorted([t1, t2, t3])
     cid = ws.cmd("update_subscription", {"sid": sid, "action": "delete_markets", "market_ticker": t1})
     ok = ws.expect_type("ok", id=cid)
     assert ok["msg"]["market_tickers"] == sorted([t2, t3])
     cid = ws.cmd("update_subscription", {"sid": sid, "action": "get_snapshot", "market_tickers": [t2]})
     again = ws.expect_type("orderbook_snapshot", sid=sid, id=cid)
-    assert again["seq"] == 4 and again["msg"]["market_ticker"] == t2
+    assert again["seq"] == 6 and again["msg"]["market_ticker"] == t2  # after the delete_markets ok (seq 5)
     # a deleted market sends nothing any more
     sim.set_quote(t1, 4_000, 4_200, 5 * C, 5 * C)
     sim.set_quote(t2, 4_000, 4_200, 5 * C, 5 * C)
