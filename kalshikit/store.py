@@ -1,11 +1,16 @@
-"""The SQLite journal (WAL): positions, their rules and guard state, exit intents, orders, fills and a decision log.
+"""The SQLite journal (WAL): the monitor's whole state, saved in one transaction per batch of events, plus an audit
+trail (orders, fills, decisions, closed positions).
 
-An exit's ``client_order_id`` is written here *before* the order goes out, so a restart after ``kill -9`` at any
-point knows every order that may exist and looks it up instead of sending a new one. Commits use
-``synchronous=NORMAL`` in WAL mode: durable against a process crash (the case that matters here), not against
-power loss of the machine.
+One writer, one transaction: the StopLossMonitor thread calls :meth:`Journal.save` with the monitor's changed state
+rows (positions with their guards and every timer and counter, orders with how much of their fills is applied, market
+facts, fill trade ids seen, position epochs), the decision log lines and the closed-position summaries of the batch,
+**before** it carries out any of the batch's actions. A restart therefore resumes from a state the monitor really
+was in, with every order it may have sent on record. Nothing else writes monitor state.
 
-One connection is shared by the kit's threads behind a lock; every method is a short transaction.
+Commits use ``synchronous=NORMAL`` in WAL mode: durable against a process crash (the case that matters here), not
+against power loss of the machine. A closed position's summary is written once and never replaced.
+
+A version 1 journal (kalshikit before the one-transaction state) is migrated on open.
 """
 
 from __future__ import annotations
@@ -17,41 +22,33 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kalshikit.core.actions import PlaceOrder
+from kalshikit.core.actions import PositionClosed
 from kalshikit.core.events import Fill
+from kalshikit.core.monitor import StateChanges
+from kalshikit.core.orders import FINISHED_MAX, SEEN_TRADES_MAX
+from kalshikit.core.persistence import MonitorState
 from kalshikit.errors import JournalError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS positions (
-    ticker TEXT PRIMARY KEY,
-    position_id TEXT NOT NULL,
-    state_json TEXT NOT NULL,
-    updated_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS orders (
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, json TEXT NOT NULL, updated_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS seen_trades (seq INTEGER PRIMARY KEY AUTOINCREMENT, trade_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS finished_orders (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS order_audit (
     client_order_id TEXT PRIMARY KEY,
     ticker TEXT NOT NULL,
     position_id TEXT NOT NULL,
     purpose TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    book_side TEXT NOT NULL,
-    yes_price INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    status TEXT NOT NULL,          -- intent | done | rejected | unknown
-    order_id TEXT,
-    filled INTEGER NOT NULL DEFAULT 0,
-    detail TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    json TEXT NOT NULL,
     created_ns INTEGER NOT NULL,
     updated_ns INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
 CREATE TABLE IF NOT EXISTS fills (
     trade_id TEXT PRIMARY KEY,
     order_id TEXT NOT NULL,
@@ -79,10 +76,19 @@ CREATE TABLE IF NOT EXISTS closed_positions (
     closed_ns INTEGER NOT NULL
 );
 """
+LogEntry = tuple[int, str, str, str, str]  # (ns, kind, ticker, position_id, detail)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def summary_dict(c: PositionClosed) -> dict[str, Any]:
+    return {f: getattr(c, f) for f in c.__struct_fields__}
 
 
 class Journal:
-    """Open (creating if needed) the journal at ``path``; ``close()`` when done."""
+    """Open (creating or migrating if needed) the journal at ``path``; ``close()`` when done."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -91,6 +97,7 @@ class Journal:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            legacy = self._has_table("positions")
             self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"cannot open the journal {self.path}: {exc}") from exc
@@ -99,11 +106,20 @@ class Journal:
             row = db.execute("SELECT value FROM meta WHERE key='id_salt'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('id_salt', ?)", (secrets.token_hex(8),))
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                 db.execute("INSERT INTO meta VALUES ('created_ns', ?)", (str(time.time_ns()),))
+            version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if legacy and (version is None or int(version[0]) < SCHEMA_VERSION):
+                from kalshikit.store_migrate import migrate_v1
+
+                migrate_v1(db)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         self.id_salt = self.meta("id_salt") or ""
 
     # ------------------------------------------------------------------ plumbing
+    def _has_table(self, name: str) -> bool:
+        found = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
+        return found is not None
+
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -118,13 +134,6 @@ class Journal:
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {self.path}: {exc}") from exc
 
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise JournalError(f"journal {self.path}: {exc}") from exc
-
     def _records(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Rows as dicts keyed by column name."""
         with self._lock:
@@ -135,139 +144,136 @@ class Journal:
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {self.path}: {exc}") from exc
 
+    def _column(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        return [next(iter(r.values())) for r in self._records(sql, args)]
+
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
 
     def meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
-        return rows[0][0] if rows else None
+        rows = self._column("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    # ------------------------------------------------------------------ orders
-    def record_intent(self, order: PlaceOrder, now_ns: int) -> bool:
-        """Write an order before it is sent. Returns False if this client_order_id was already journaled."""
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO orders (client_order_id, ticker, position_id, purpose, trigger, attempt, "
-                "book_side, yes_price, count, status, created_ns, updated_ns) VALUES (?,?,?,?,?,?,?,?,?,'intent',?,?)",
-                (
-                    order.client_order_id,
-                    order.ticker,
-                    order.position_id,
-                    order.purpose,
-                    order.trigger,
-                    order.attempt,
-                    order.book_side,
-                    order.yes_price,
-                    order.count,
-                    now_ns,
-                    now_ns,
-                ),
-            )
-            return cur.rowcount == 1
+    def integrity(self) -> str:
+        """SQLite's own integrity check ("ok" when the file is sound)."""
+        return str(self._column("PRAGMA integrity_check")[0])
 
-    def record_order_status(
+    # ------------------------------------------------------------------ the monitor's state
+    def save(
         self,
-        client_order_id: str,
-        status: str,
+        changes: StateChanges,
         now_ns: int,
         *,
-        order_id: str | None = None,
-        filled: int | None = None,
-        detail: str = "",
+        log: Sequence[LogEntry] = (),
+        closed: Sequence[PositionClosed] = (),
+        fills: Sequence[Fill] = (),
     ) -> None:
+        """Save one batch in one transaction: state rows, trade ids, archived order ids, decision log, closed
+        positions (written once, never replaced) and the batch's fills."""
         with self._tx() as db:
-            db.execute(
-                "UPDATE orders SET status=?, order_id=COALESCE(?, order_id), filled=COALESCE(?, filled), "
-                "detail=?, updated_ns=? WHERE client_order_id=?",
-                (status, order_id, filled, detail, now_ns, client_order_id),
-            )
+            audit: list[Any] = list(changes.archived_orders)
+            for key, row in changes.rows.items():
+                if row is None:
+                    db.execute("DELETE FROM state WHERE key=?", (key,))
+                    continue
+                db.execute("INSERT OR REPLACE INTO state VALUES (?,?,?)", (key, _dumps(row), now_ns))
+                if key.startswith("order:"):
+                    audit.append(row)
+            for row in audit:
+                db.execute(
+                    "INSERT INTO order_audit VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(client_order_id) DO UPDATE "
+                    "SET position_id=excluded.position_id, status=excluded.status, json=excluded.json, "
+                    "updated_ns=excluded.updated_ns",
+                    (
+                        row["client_order_id"],
+                        row["ticker"],
+                        row["position_id"],
+                        row["purpose"],
+                        row["status"],
+                        _dumps(row),
+                        now_ns,
+                        now_ns,
+                    ),
+                )
+            if changes.trade_ids:
+                db.executemany("INSERT INTO seen_trades (trade_id) VALUES (?)", [(t,) for t in changes.trade_ids])
+            if changes.finished_ids:
+                db.executemany("INSERT INTO finished_orders (id) VALUES (?)", [(i,) for i in changes.finished_ids])
+            if log:
+                db.executemany("INSERT INTO log (ns, kind, ticker, position_id, detail) VALUES (?,?,?,?,?)", log)
+            for c in closed:
+                db.execute(
+                    "INSERT OR IGNORE INTO closed_positions VALUES (?,?,?,?)",
+                    (c.position_id, c.ticker, _dumps(summary_dict(c)), c.closed_ns),
+                )
+            for f in fills:
+                db.execute(
+                    "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        f.trade_id,
+                        f.order_id,
+                        f.client_order_id,
+                        f.ticker,
+                        f.book_side,
+                        f.yes_price,
+                        f.count,
+                        f.fee,
+                        f.exchange_ns,
+                        f.recv_ns,
+                    ),
+                )
+
+    def load_state(self) -> MonitorState:
+        """Everything the monitor saved: what :meth:`Monitor.from_state` rebuilds it from."""
+        rows: dict[str, Any] = {}
+        for r in self._records("SELECT key, json FROM state"):
+            try:
+                rows[r["key"]] = json.loads(r["json"])
+            except json.JSONDecodeError as exc:
+                raise JournalError(
+                    f"journal {self.path}: the state row {r['key']!r} is corrupt ({exc}); restore the file from a "
+                    "backup or move it aside to start a new journal (the exchange's positions are adopted again)"
+                ) from exc
+        trades = self._column(
+            "SELECT trade_id FROM (SELECT seq, trade_id FROM seen_trades ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            (SEEN_TRADES_MAX,),
+        )
+        finished = self._column(
+            "SELECT id FROM (SELECT seq, id FROM finished_orders ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            (FINISHED_MAX,),
+        )
+        return MonitorState(rows, trades, finished)
+
+    # ------------------------------------------------------------------ reading the audit trail
+    def orders(self) -> list[dict[str, Any]]:
+        """Every order the monitor ever sent or tracked (its last known state), oldest first."""
+        out = []
+        for r in self._records("SELECT json, created_ns, updated_ns FROM order_audit ORDER BY created_ns"):
+            row = json.loads(r["json"])
+            row["created_ns"], row["updated_ns"] = r["created_ns"], r["updated_ns"]
+            out.append(row)
+        return out
 
     def open_orders(self) -> list[dict[str, Any]]:
-        """Orders that may exist on the exchange with an outcome we have not seen (intent or unknown)."""
-        return self._records(
-            "SELECT client_order_id, ticker, position_id, purpose, trigger, attempt, book_side, yes_price, count, "
-            "status, order_id, filled FROM orders WHERE status IN ('intent', 'unknown') ORDER BY created_ns"
-        )
-
-    def orders(self) -> list[dict[str, Any]]:
-        return self._records(
-            "SELECT client_order_id, ticker, trigger, attempt, book_side, yes_price, count, status, "
-            "order_id, filled, detail, created_ns, updated_ns FROM orders ORDER BY created_ns"
-        )
-
-    # ------------------------------------------------------------------ fills
-    def record_fill(self, fill: Fill) -> bool:
-        """Store a fill; False when this trade_id was already stored (duplicate)."""
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    fill.trade_id,
-                    fill.order_id,
-                    fill.client_order_id,
-                    fill.ticker,
-                    fill.book_side,
-                    fill.yes_price,
-                    fill.count,
-                    fill.fee,
-                    fill.exchange_ns,
-                    fill.recv_ns,
-                ),
-            )
-            return cur.rowcount == 1
-
-    def trade_ids(self) -> set[str]:
-        return {r[0] for r in self._query("SELECT trade_id FROM fills")}
+        """Orders that may exist on the exchange with an outcome the monitor has not seen (pending or unknown)."""
+        return [o for o in self.orders() if o["status"] in ("pending", "unknown")]
 
     def fills(self) -> list[dict[str, Any]]:
         return self._records("SELECT * FROM fills ORDER BY recv_ns")
 
-    # ------------------------------------------------------------------ positions
-    def save_positions(self, states: list[dict[str, Any]], removed: list[str], now_ns: int) -> None:
-        """Upsert the given position states and delete the positions that closed, in one transaction."""
-        with self._tx() as db:
-            for st in states:
-                db.execute(
-                    "INSERT OR REPLACE INTO positions VALUES (?,?,?,?)",
-                    (st["ticker"], st["position_id"], json.dumps(st, separators=(",", ":")), now_ns),
-                )
-            for ticker in removed:
-                db.execute("DELETE FROM positions WHERE ticker=?", (ticker,))
-
-    def load_positions(self) -> list[dict[str, Any]]:
-        out = []
-        for (state_json,) in self._query("SELECT state_json FROM positions ORDER BY ticker"):
-            try:
-                out.append(json.loads(state_json))
-            except json.JSONDecodeError as exc:
-                raise JournalError(f"journal {self.path}: a position row is corrupt ({exc})") from exc
-        return out
-
-    def record_closed(self, position_id: str, ticker: str, summary: dict[str, Any], closed_ns: int) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO closed_positions VALUES (?,?,?,?)",
-                (position_id, ticker, json.dumps(summary, separators=(",", ":")), closed_ns),
-            )
+    def trade_ids(self) -> set[str]:
+        return set(self._column("SELECT trade_id FROM seen_trades"))
 
     def closed_positions(self, since_ns: int = 0) -> list[dict[str, Any]]:
-        rows = self._query(
+        rows = self._column(
             "SELECT summary_json FROM closed_positions WHERE closed_ns >= ? ORDER BY closed_ns", (since_ns,)
         )
-        return [json.loads(r[0]) for r in rows]
-
-    # ------------------------------------------------------------------ decision log
-    def log(self, entries: list[tuple[int, str, str, str, str]]) -> None:
-        """Append (ns, kind, ticker, position_id, detail) rows."""
-        if not entries:
-            return
-        with self._tx() as db:
-            db.executemany("INSERT INTO log (ns, kind, ticker, position_id, detail) VALUES (?,?,?,?,?)", entries)
+        return [json.loads(r) for r in rows]
 
     def read_log(self, limit: int = 200) -> list[dict[str, Any]]:
         rows = self._records("SELECT ns, kind, ticker, position_id, detail FROM log ORDER BY id DESC LIMIT ?", (limit,))

@@ -1,16 +1,17 @@
-"""What the monitor asks its driver to do (actions), and the commands a driver or user sends it.
+"""What the monitor asks its driver to do: the actions :meth:`Monitor.feed` returns.
 
-Actions are returned by :meth:`Monitor.feed`; a live driver executes them against Kalshi, a replay driver answers
-them from a fill model. Commands are fed to the monitor like market events.
+A live driver executes them against Kalshi, a replay driver answers them from a fill model; either reports the
+outcome back as an input event (:mod:`kalshikit.core.events`). Decisions, transitions, alerts and closed-position
+summaries are the monitor's record of what it did and why.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
-from kalshikit.core.events import BookSide, Event
+from kalshikit.core.events import BookSide
 
 TimeInForce = Literal["immediate_or_cancel", "fill_or_kill", "good_till_canceled"]
 
@@ -35,6 +36,7 @@ class PlaceOrder(Action, frozen=True):
     reduce_only: bool = True
     purpose: str = "exit"
     reference_price: int | None = None  # own-side mark the exit was priced from
+    self_trade_prevention_type: Literal["taker_at_cross", "maker"] = "taker_at_cross"
 
 
 class ConfirmQuote(Action, frozen=True):
@@ -45,10 +47,13 @@ class ConfirmQuote(Action, frozen=True):
 
 
 class LookupOrder(Action, frozen=True):
-    """Find out what became of an order whose outcome is unknown; feed back OrderUpdate or OrderNotFound."""
+    """Find out what became of an order whose outcome is unknown; feed back OrderUpdate (with the order's fills
+    before it), or OrderNotFound only when the exchange's data is known to be current past ``sent_ns`` (when the
+    order was last sent); otherwise nothing, and the monitor asks again later."""
 
     client_order_id: str
     ticker: str
+    sent_ns: int = 0
 
 
 class Watch(Action, frozen=True):
@@ -116,86 +121,3 @@ class PositionClosed(Action, frozen=True):
     realized: int  # micro-dollars before fees
     fees: int  # micro-dollars
     settlement_result: str | None = None
-
-
-# ---------------------------------------------------------------------------- commands
-class Protect(Event, frozen=True):
-    """Arm (or replace) the rules on a held position. ``protection`` is a :class:`kalshikit.core.rules.Protection`."""
-
-    ticker: str
-    protection: Any
-
-
-class Unprotect(Event, frozen=True):
-    ticker: str
-
-
-class Flatten(Event, frozen=True):
-    """Exit the whole position now (aggressive IOC, reduce-only)."""
-
-    ticker: str
-    reason: str = "manual"
-
-
-class SetPaused(Event, frozen=True):
-    """Pause (no new exits are started; orders in flight still resolve) or resume the monitor."""
-
-    paused: bool
-
-
-class MarketInfo(Event, frozen=True):
-    """Static facts about a market: close time, price grid (``PriceGrid``), status (active/closed/...)."""
-
-    ticker: str
-    close_ns: int | None = None
-    grid: Any = None
-    status: str | None = None
-
-
-class TrackOrder(Event, frozen=True):
-    """Tell the monitor about an order it did not create (an entry), so its fills are attributed and the
-    resulting position gets ``protection`` armed as soon as it exists."""
-
-    client_order_id: str
-    ticker: str
-    book_side: BookSide
-    count: int
-    purpose: str = "entry"
-    protection: Any = None
-
-
-class OrderRejected(Event, frozen=True):
-    """The exchange refused an order (``terminal``: retrying the same order cannot help)."""
-
-    client_order_id: str
-    code: str
-    message: str
-    terminal: bool = True
-
-
-class OrderUnknown(Event, frozen=True):
-    """An order's outcome is unknown (timeout, disconnect): exits for that position stop until it is looked up."""
-
-    client_order_id: str
-    reason: str
-
-
-class OrderNotFound(Event, frozen=True):
-    """A lookup shows the order never reached the exchange: it is safe to send it again with the same id."""
-
-    client_order_id: str
-
-
-class ConfirmFailed(Event, frozen=True):
-    """A REST read asked for by ConfirmQuote failed."""
-
-    ticker: str
-    reason: str
-
-
-class Reconcile(Event, frozen=True):
-    """The exchange's positions as of ``as_of_ns`` (REST lags a little): positions changed locally after that
-    time keep the local view; the others take the exchange's, and held markets missing from it went flat."""
-
-    positions: tuple[Any, ...]  # PositionUpdate
-    as_of_ns: int

@@ -7,6 +7,10 @@ no bid is not a price.
 Market-data and account events carry two times: ``exchange_ns`` (the exchange's ``ts_ms``; 0 when the frame had
 none) and ``recv_ns`` (when we received it). Everything is an immutable ``msgspec.Struct``: cheap to build, safe to
 hand between threads.
+
+Besides what the wire decodes into, the monitor is fed commands (from the user or a strategy: ``Protect``,
+``Flatten``, ``SubmitEntry`` ...) and the outcomes of its own actions (from the driver: ``OrderRejected``,
+``OrderUnknown``, ``OrderNotFound``, ``ConfirmFailed``, ``Reconcile``). :data:`MonitorInput` is all of them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+
+from kalshikit.core.grid import PriceGrid
+from kalshikit.core.rules import Protection
 
 Side = Literal["yes", "no"]  # which contract a position holds / an outcome
 BookSide = Literal["bid", "ask"]  # side of the YES book: bid = buy YES, ask = sell YES (= buy NO)
@@ -174,20 +181,157 @@ class Tick(Event, frozen=True, gc=False):
     """Nothing happened but time passed (a sweep, or the monitor's own deadline)."""
 
 
+# ---------------------------------------------------------------------------- commands
+class Protect(Event, frozen=True):
+    """Arm (or replace) the rules on a held position. A rule the current price already crosses is refused (the
+    others are armed) unless ``allow_immediate``: then it exits at once, as asked."""
+
+    ticker: str
+    protection: Protection
+    allow_immediate: bool = False
+
+
+class Unprotect(Event, frozen=True):
+    ticker: str
+
+
+class Flatten(Event, frozen=True):
+    """Exit the whole position now (aggressive IOC, reduce-only)."""
+
+    ticker: str
+    reason: str = "manual"
+
+
+class SetPaused(Event, frozen=True):
+    """Pause (no new exits are started; orders in flight still resolve) or resume the monitor."""
+
+    paused: bool
+
+
+class MarketInfo(Event, frozen=True):
+    """Static facts about a market: close time, price grid, status (active/paused/closed/determined/settled)."""
+
+    ticker: str
+    close_ns: int | None = None
+    grid: PriceGrid | None = None
+    status: str | None = None
+
+
+class TrackOrder(Event, frozen=True):
+    """Tell the monitor about an order it did not create, so its fills are attributed and the resulting position
+    gets ``protection`` armed as soon as it exists."""
+
+    client_order_id: str
+    ticker: str
+    book_side: BookSide
+    count: int
+    purpose: str = "entry"
+    protection: Protection | None = None
+
+
+class SubmitEntry(Event, frozen=True):
+    """Place an entry order through the monitor (a strategy's intent): it is tracked and journaled with the
+    monitor's state before it goes out, and its fills open a position with ``protection`` armed."""
+
+    client_order_id: str
+    ticker: str
+    book_side: BookSide
+    yes_price: int
+    count: int
+    time_in_force: Literal["immediate_or_cancel", "fill_or_kill", "good_till_canceled"] = "immediate_or_cancel"
+    protection: Protection | None = None
+
+
+# ---------------------------------------------------------------------------- outcomes of the monitor's actions
+class OrderRejected(Event, frozen=True):
+    """The exchange refused an order (``terminal``: retrying the same order cannot help)."""
+
+    client_order_id: str
+    code: str
+    message: str
+    terminal: bool = True
+
+
+class OrderUnknown(Event, frozen=True):
+    """An order's outcome is unknown (timeout, disconnect): exits for that position stop until it is looked up."""
+
+    client_order_id: str
+    reason: str
+
+
+class OrderNotFound(Event, frozen=True):
+    """A lookup shows the order never reached the exchange: it is safe to send it again with the same id."""
+
+    client_order_id: str
+
+
+class ConfirmFailed(Event, frozen=True):
+    """A REST read asked for by ConfirmQuote failed."""
+
+    ticker: str
+    reason: str
+
+
+class Reconcile(Event, frozen=True):
+    """The exchange's positions as of ``as_of_ns`` (REST lags a little): positions changed locally after that
+    time keep the local view; the others take the exchange's, and held markets missing from it went flat."""
+
+    positions: tuple[PositionUpdate, ...]
+    as_of_ns: int
+
+
+MonitorInput = (
+    Quote
+    | Trade
+    | Fill
+    | OrderUpdate
+    | PositionUpdate
+    | Lifecycle
+    | Settlement
+    | FeedStatus
+    | Tick
+    | Protect
+    | Unprotect
+    | Flatten
+    | SetPaused
+    | MarketInfo
+    | TrackOrder
+    | SubmitEntry
+    | OrderRejected
+    | OrderUnknown
+    | OrderNotFound
+    | ConfirmFailed
+    | Reconcile
+)
+
+
 __all__ = [
     "BookDelta",
     "BookSide",
     "BookSnapshot",
+    "ConfirmFailed",
     "Event",
     "FeedStatus",
     "Fill",
+    "Flatten",
     "Lifecycle",
+    "MarketInfo",
+    "MonitorInput",
+    "OrderNotFound",
+    "OrderRejected",
     "OrderStatus",
+    "OrderUnknown",
     "OrderUpdate",
     "PositionUpdate",
+    "Protect",
     "Quote",
+    "Reconcile",
+    "SetPaused",
     "Settlement",
     "Side",
+    "SubmitEntry",
     "Tick",
+    "TrackOrder",
     "Trade",
+    "Unprotect",
 ]

@@ -11,7 +11,7 @@ dollars, or a ``fraction`` of the entry price (parts per million, so 20% = 200_0
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -158,6 +158,9 @@ class Protection:
     retry_interval_ns: int = NS_PER_S
     confirm_timeout_ns: int = 5 * NS_PER_S
     tags: tuple[str, ...] = field(default=())
+    # Fields the user left to the settings (STALE_PRICE_POLICY, WEBSOCKET_PRICE_CACHE_STALE_SECS, EXIT_MAX_ATTEMPTS,
+    # EXIT_MAX_SLIPPAGE): whoever arms the rules fills them in with :meth:`with_settings`.
+    from_settings: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.trigger_source not in TRIGGER_SOURCES:
@@ -173,34 +176,77 @@ class Protection:
         if self.take_profit is not None and self.take_profit.kind != "price" and self.take_profit.value <= 0:
             raise RuleError("take_profit distance/fraction must be positive")
 
+    def with_settings(
+        self, *, stale_policy: StalePolicy, stale_after_ns: int, max_attempts: int, max_slippage: int | None
+    ) -> Protection:
+        """These rules with every field the user left open taken from the settings (fields the user gave stay)."""
+        given = {
+            "stale_policy": stale_policy,
+            "stale_after_ns": stale_after_ns,
+            "max_attempts": max_attempts,
+            "max_slippage": max_slippage,
+        }
+        changes = {k: v for k, v in given.items() if k in self.from_settings}
+        return replace(self, **changes, from_settings=frozenset())  # type: ignore[arg-type]
+
     @property
     def is_empty(self) -> bool:
         return not (self.stop_loss or self.take_profit or self.trailing or self.time_exit or self.break_even)
 
     def resolve(self, entry: int) -> ResolvedLevels:
-        """Resolve the price-based rules against an entry price; raises RuleError when a level is impossible."""
+        """Resolve the price-based rules against an entry price, rule by rule.
+
+        A rule that cannot apply to this entry is left out and named in ``rejected`` with the reason; the others
+        stay armed (a bad take-profit never disarms the stop). A take-profit at or beyond $1 is no take-profit
+        (there is nothing to take), not an error. When a stop and a take-profit cross each other, the stop stays.
+        """
+        rejected: list[tuple[str, str]] = []
+        at = f"for an entry at {entry / ONE:.4f}"
         stop = self.stop_loss.resolve(entry, -1) if self.stop_loss else None
-        tp = self.take_profit.resolve(entry, +1) if self.take_profit else None
         if stop is not None and not 0 <= stop < ONE:
-            raise RuleError(
-                f"stop-loss {self.stop_loss.describe() if self.stop_loss else ''} resolves to "
-                f"{stop / ONE:.4f} for an entry at {entry / ONE:.4f}; it must lie in $0..$1 — use a smaller distance"
-            )
-        if tp is not None and not 0 < tp <= ONE:
-            raise RuleError(
-                f"take-profit {self.take_profit.describe() if self.take_profit else ''} resolves to {tp / ONE:.4f} "
-                f"for an entry at {entry / ONE:.4f}; it must lie in $0..$1 — use a smaller distance"
-            )
+            what = "below $0" if stop < 0 else "at or above $1, so it would fire at once"
+            desc = self.stop_loss.describe() if self.stop_loss else ""
+            rejected.append(("stop_loss", f"stop-loss {desc} resolves to {stop / ONE:.4f} {at}: {what}"))
+            stop = None
+        tp = self.take_profit.resolve(entry, +1) if self.take_profit else None
+        if tp is not None and tp >= ONE:
+            tp = None  # nothing above $1 to take
+        elif tp is not None and tp <= 0:
+            rejected.append(("take_profit", f"take-profit resolves to {tp / ONE:.4f} {at}: at or below $0"))
+            tp = None
         if stop is not None and tp is not None and stop >= tp:
-            raise RuleError(f"stop-loss {stop / ONE:.4f} must be below take-profit {tp / ONE:.4f}")
+            rejected.append(
+                ("take_profit", f"take-profit {tp / ONE:.4f} is at or below the stop-loss {stop / ONE:.4f} {at}")
+            )
+            tp = None
         activation = None
         if self.trailing and self.trailing.activation:
             activation = self.trailing.activation.resolve(entry, +1)
-        be_at = self.break_even.after.resolve(entry, +1) if self.break_even else None
-        be_stop = entry + self.break_even.offset if self.break_even else None
-        if be_stop is not None and not 0 <= be_stop < ONE:
-            raise RuleError(f"break-even stop {be_stop / ONE:.4f} is outside $0..$1")
-        return ResolvedLevels(stop, tp, activation, be_at, be_stop)
+            if activation >= ONE:
+                rejected.append(
+                    ("trailing_stop", f"trailing activation resolves to {activation / ONE:.4f} {at}: it can never "
+                     "be reached below $1")
+                )
+                activation = None
+        be_at = be_stop = None
+        if self.break_even:
+            be_at = self.break_even.after.resolve(entry, +1)
+            be_stop = entry + self.break_even.offset
+            if not 0 <= be_stop < ONE or be_at >= ONE:
+                why = f"its stop {be_stop / ONE:.4f} is outside $0..$1" if not 0 <= be_stop < ONE else (
+                    f"its activation {be_at / ONE:.4f} can never be reached below $1")
+                rejected.append(("break_even", f"break-even {at}: {why}"))
+                be_at = be_stop = None
+        trailing_ok = self.trailing is not None and not any(r == "trailing_stop" for r, _ in rejected)
+        return ResolvedLevels(stop, tp, activation, be_at, be_stop, trailing_ok, tuple(rejected))
+
+    def check(self, entry: int) -> ResolvedLevels:
+        """:meth:`resolve`, but raise :class:`RuleError` naming every rule that cannot apply (for a user's
+        explicit request, where a silent partial arming would surprise)."""
+        levels = self.resolve(entry)
+        if levels.rejected:
+            raise RuleError("; ".join(reason for _, reason in levels.rejected) + " — change or drop that rule")
+        return levels
 
     def trail_gap(self, peak: int) -> int:
         """How far below ``peak`` the trailing stop sits."""
@@ -211,11 +257,24 @@ class Protection:
 
 @dataclass(frozen=True)
 class ResolvedLevels:
+    """A protection resolved against one entry price (own-side price units). ``None`` = that rule is not armed."""
+
     stop: int | None
     take_profit: int | None
     trail_activation: int | None
     break_even_at: int | None
     break_even_stop: int | None
+    trailing: bool = False  # the trailing stop is armed (it may still wait for its activation)
+    rejected: tuple[tuple[str, str], ...] = ()  # (rule, reason) of each rule that could not be armed
+
+    @property
+    def armed_any(self) -> bool:
+        return (
+            self.stop is not None
+            or self.take_profit is not None
+            or self.trailing
+            or self.break_even_at is not None
+        )
 
 
 def protection(
@@ -234,14 +293,18 @@ def protection(
     break_even_after: float | str | None = None,
     break_even_offset: float | str = 0,
     trigger_source: TriggerSource = "bid",
-    stale_policy: StalePolicy = "confirm",
-    stale_after_s: float = 60.0,
+    stale_policy: StalePolicy | None = None,
+    stale_after_s: float | None = None,
     max_slippage: float | str | None = None,
-    max_attempts: int = 5,
+    max_attempts: int | None = None,
 ) -> Protection:
     """Friendly constructor with dollar arguments: ``stop=0.10`` is a 10-cent stop below entry,
     ``stop_price=0.40`` an absolute level, ``stop_fraction=0.2`` 20% below entry (same for take-profit);
     ``trailing=0.05`` trails 5 cents below the best mark, optionally from ``trailing_activation`` (a gain in dollars).
+
+    ``stale_policy``, ``stale_after_s``, ``max_attempts`` and ``max_slippage`` left out are taken from the settings
+    (STALE_PRICE_POLICY, WEBSOCKET_PRICE_CACHE_STALE_SECS, EXIT_MAX_ATTEMPTS, EXIT_MAX_SLIPPAGE) by the kit that
+    arms the rules; until then they hold the settings' defaults (confirm, 60 s, 5, none).
     """
 
     def one(name: str, options: dict[str, Level | None]) -> Level | None:
@@ -285,6 +348,18 @@ def protection(
     be = None
     if break_even_after is not None:
         be = BreakEven(Level.distance(break_even_after), dollars_to_price(break_even_offset, "break_even_offset"))
+    open_fields = frozenset(
+        name
+        for name, value in (
+            ("stale_policy", stale_policy),
+            ("stale_after_ns", stale_after_s),
+            ("max_attempts", max_attempts),
+            ("max_slippage", max_slippage),
+        )
+        if value is None
+    )
+    if stale_after_s is None:
+        stale_after_s = 60.0
     if not stale_after_s > 0:
         raise RuleError(f"stale_after_s must be > 0, got {stale_after_s}")
     return Protection(
@@ -294,10 +369,11 @@ def protection(
         time_exit=time_exit,
         break_even=be,
         trigger_source=trigger_source,
-        stale_policy=stale_policy,
+        stale_policy=stale_policy or "confirm",
         stale_after_ns=int(stale_after_s * NS_PER_S),
         max_slippage=dollars_to_price(max_slippage, "max_slippage") if max_slippage is not None else None,
-        max_attempts=max_attempts,
+        max_attempts=5 if max_attempts is None else max_attempts,
+        from_settings=open_fields,
     )
 
 
@@ -331,6 +407,7 @@ def protection_to_dict(p: Protection) -> dict[str, Any]:
         "retry_interval_ns": p.retry_interval_ns,
         "confirm_timeout_ns": p.confirm_timeout_ns,
         "tags": list(p.tags),
+        "from_settings": sorted(p.from_settings),
     }
 
 
@@ -355,4 +432,25 @@ def protection_from_dict(d: dict[str, Any]) -> Protection:
         retry_interval_ns=int(d.get("retry_interval_ns", NS_PER_S)),
         confirm_timeout_ns=int(d.get("confirm_timeout_ns", 5 * NS_PER_S)),
         tags=tuple(d.get("tags", ())),
+        from_settings=frozenset(d.get("from_settings", ())),
     )
+
+
+def crossed_rules(
+    p: Protection, levels: ResolvedLevels, mark: int | None, now_ns: int, close_ns: int | None
+) -> list[str]:
+    """The rules that the current own-side ``mark`` (or the clock) already crosses: arming them would exit at once.
+    Each entry says which rule, its level and the mark."""
+    out: list[str] = []
+    if mark is not None:
+        if levels.stop is not None and mark <= levels.stop:
+            out.append(f"stop-loss {levels.stop / ONE:.4f} is at or above the current price {mark / ONE:.4f}")
+        if levels.take_profit is not None and mark >= levels.take_profit:
+            out.append(
+                f"take-profit {levels.take_profit / ONE:.4f} is at or below the current price {mark / ONE:.4f}"
+            )
+    if p.time_exit is not None:
+        deadline = p.time_exit.deadline(close_ns)
+        if deadline is not None and now_ns >= deadline:
+            out.append("the time exit has already passed")
+    return out

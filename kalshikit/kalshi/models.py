@@ -18,8 +18,19 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from kalshikit.core.events import BookSide, BookSnapshot, Fill, OrderStatus, OrderUpdate, PositionUpdate, Quote
+from kalshikit.core.events import (
+    BookSide,
+    BookSnapshot,
+    Fill,
+    OrderStatus,
+    OrderUpdate,
+    PositionUpdate,
+    Quote,
+    Side,
+    Trade,
+)
 from kalshikit.core.events import Settlement as SettlementEvent
+from kalshikit.core.fees import FeeSchedule
 from kalshikit.core.grid import PriceGrid, PriceRange
 from kalshikit.errors import ProtocolError, UnitError
 from kalshikit.kalshi.messages import parse_rfc3339_ns
@@ -88,6 +99,7 @@ class Market(msgspec.Struct, frozen=True):
     cap_strike: float | None = None
     rules_primary: str = ""
     rules_secondary: str = ""
+    mve_collection_ticker: str = ""  # set on multivariate (combo) markets
 
     def quote(self, recv_ns: int = 0) -> Quote:
         """This market's top of book as a :class:`Quote` (``source="rest"``), e.g. to refresh a stale price."""
@@ -342,6 +354,7 @@ class _WMarket(msgspec.Struct):
     cap_strike: float | None = None
     rules_primary: str | None = None
     rules_secondary: str | None = None
+    mve_collection_ticker: str | None = None
 
 
 class _WMarketsPage(msgspec.Struct):
@@ -357,6 +370,10 @@ class _WExchangeStatus(msgspec.Struct):
     exchange_active: bool
     trading_active: bool
     exchange_estimated_resume_time: str | None = None
+
+
+class _WUserDataTimestamp(msgspec.Struct):
+    as_of_time: str
 
 
 class _WBookFp(msgspec.Struct):
@@ -674,6 +691,7 @@ def market_from_wire(m: _WMarket) -> Market:
         cap_strike=m.cap_strike,
         rules_primary=m.rules_primary or "",
         rules_secondary=m.rules_secondary or "",
+        mve_collection_ticker=m.mve_collection_ticker or "",
     )
 
 
@@ -900,6 +918,18 @@ def decode_exchange_status(raw: bytes) -> ExchangeStatus:
     )
 
 
+def decode_user_data_timestamp(raw: bytes) -> int:
+    """``{"as_of_time": RFC3339}`` -> ns UTC."""
+
+    def convert(w: _WUserDataTimestamp) -> int:
+        ns = _time(w.as_of_time)
+        if ns is None:
+            raise ProtocolError(f"user_data_timestamp as_of_time {w.as_of_time!r} is not an RFC3339 time")
+        return ns
+
+    return decode(raw, _WUserDataTimestamp, convert, "user data timestamp")
+
+
 def decode_market(raw: bytes) -> Market:
     return decode(raw, _WMarketOne, lambda w: market_from_wire(w.market), "market")
 
@@ -972,3 +1002,264 @@ def decode_batch_create(raw: bytes) -> list[_WBatchCreateItem]:
 
 def decode_batch_cancel(raw: bytes) -> list[_WBatchCancelItem]:
     return decode(raw, _WBatchCancel, lambda w: list(w.orders or ()), "batch cancel reply")
+
+
+# ============================================================================ series (fee fields)
+class Series(msgspec.Struct, frozen=True):
+    """A series (``GET /series/{series_ticker}``): the template of recurring events, and the fee fields every market
+    of it trades under. ``fee_multiplier`` is the wire number's decimal text, kept exact (``"0.5"``; ``""`` when the
+    reply has none)."""
+
+    ticker: str
+    title: str = ""
+    category: str = ""
+    frequency: str = ""
+    tags: tuple[str, ...] = ()
+    fee_type: str = ""
+    fee_multiplier: str = ""
+    updated_ns: int | None = None  # last_updated_ts
+    volume: int | None = None  # 1/100 contract, when asked for (include_volume)
+
+    def fee_schedule(self, *, flat_ppm: int | None = None) -> FeeSchedule:
+        """The series' :class:`~kalshikit.core.fees.FeeSchedule`; :class:`UnitError` when the fee fields are missing
+        or unknown (see :meth:`FeeSchedule.from_wire`, also for ``flat_ppm``)."""
+        if not self.fee_type or not self.fee_multiplier:
+            raise UnitError(f"series {self.ticker} carries no fee_type/fee_multiplier; its fee schedule is unknown")
+        try:
+            return FeeSchedule.from_wire(self.fee_type, self.fee_multiplier, flat_ppm=flat_ppm)
+        except UnitError as exc:
+            raise UnitError(f"series {self.ticker}: {exc}") from None
+
+
+class _WSeries(msgspec.Struct):
+    ticker: str
+    title: str | None = None
+    category: str | None = None
+    frequency: str | None = None
+    tags: list[str] | None = None
+    fee_type: str | None = None
+    fee_multiplier: msgspec.Raw = msgspec.Raw(b"null")  # the number's text as sent: exact
+    last_updated_ts: str | None = None
+    volume: int | None = None
+    volume_fp: str | None = None
+
+
+class _WSeriesOne(msgspec.Struct):
+    series: _WSeries
+
+
+class _WSeriesList(msgspec.Struct):
+    series: list[_WSeries] | None  # required (null: none)
+    cursor: str | None = None
+
+
+def _raw_number_text(raw: msgspec.Raw) -> str:
+    """A JSON number's text as sent (a quoted number is unquoted; null is ``""``)."""
+    text = bytes(raw).decode("utf-8").strip()
+    if text == "null":
+        return ""
+    if text.startswith('"'):
+        value = msgspec.json.decode(text)
+        return value if isinstance(value, str) else ""
+    return text
+
+
+def series_from_wire(w: _WSeries) -> Series:
+    return Series(
+        ticker=w.ticker,
+        title=w.title or "",
+        category=w.category or "",
+        frequency=w.frequency or "",
+        tags=tuple(w.tags or ()),
+        fee_type=w.fee_type or "",
+        fee_multiplier=_raw_number_text(w.fee_multiplier),
+        updated_ns=_time(w.last_updated_ts),
+        volume=_count(w.volume_fp, w.volume),
+    )
+
+
+def decode_series(raw: bytes) -> Series:
+    """``GET /series/{series_ticker}`` -> :class:`Series`."""
+    return decode(raw, _WSeriesOne, lambda w: series_from_wire(w.series), "series")
+
+
+def decode_series_page(raw: bytes) -> tuple[list[Series], str]:
+    """``GET /series`` (one page) -> ``([Series], next_cursor)``."""
+    return decode_page(raw, _WSeriesList, lambda w: [series_from_wire(x) for x in w.series or ()], "series list")
+
+
+# ============================================================================ candlesticks and public trades
+class Candle(msgspec.Struct, frozen=True):
+    """One candlestick of one market: the period ends at ``end_ns`` (inclusive; Kalshi's ``end_period_ts``).
+
+    OHLC of the YES bid, the YES ask and the traded YES price, in price units. A bid of $0 or an ask of $1 on the
+    wire means that side of the book was empty: ``None`` here (so ``yes_bid_low is None`` says the bid vanished at
+    some point of the period). The traded prices are ``None`` when nothing traded; ``price_previous`` is the last
+    trade before the period. ``volume`` (traded in the period) and ``open_interest`` (at its end) in 1/100 contract.
+    """
+
+    end_ns: int
+    yes_bid_open: int | None = None
+    yes_bid_high: int | None = None
+    yes_bid_low: int | None = None
+    yes_bid_close: int | None = None
+    yes_ask_open: int | None = None
+    yes_ask_high: int | None = None
+    yes_ask_low: int | None = None
+    yes_ask_close: int | None = None
+    price_open: int | None = None
+    price_high: int | None = None
+    price_low: int | None = None
+    price_close: int | None = None
+    price_mean: int | None = None
+    price_previous: int | None = None
+    volume: int | None = None
+    open_interest: int | None = None
+
+
+class PublicTrade(msgspec.Struct, frozen=True):
+    """One print of the public tape (``GET /markets/trades``): YES price, count, the taker's outcome side."""
+
+    trade_id: str
+    ticker: str
+    yes_price: int
+    count: int
+    taker_side: Side | None
+    created_ns: int
+    is_block_trade: bool | None = None
+
+    def to_event(self, recv_ns: int = 0) -> Trade:
+        return Trade(
+            self.ticker, self.trade_id, self.yes_price, self.count, self.taker_side, 0, 0, self.created_ns, recv_ns
+        )
+
+
+class _WOhlc(msgspec.Struct):
+    """A bid/ask distribution: current dollar strings, legacy integer cents (both in early 2026)."""
+
+    open: int | None = None
+    open_dollars: str | None = None
+    high: int | None = None
+    high_dollars: str | None = None
+    low: int | None = None
+    low_dollars: str | None = None
+    close: int | None = None
+    close_dollars: str | None = None
+
+
+class _WPriceOhlc(_WOhlc):
+    mean: int | None = None
+    mean_dollars: str | None = None
+    previous: int | None = None
+    previous_dollars: str | None = None
+
+
+class _WCandle(msgspec.Struct):
+    end_period_ts: int
+    yes_bid: _WOhlc | None = None
+    yes_ask: _WOhlc | None = None
+    price: _WPriceOhlc | None = None
+    volume_fp: str | None = None
+    volume: int | str | None = None  # legacy int; a FixedPointCount string in the historical endpoint
+    open_interest_fp: str | None = None
+    open_interest: int | str | None = None
+
+
+class _WCandles(msgspec.Struct):
+    candlesticks: list[_WCandle] | None = None
+    ticker: str | None = None
+
+
+class _WPublicTrade(msgspec.Struct):
+    trade_id: str
+    ticker: str
+    count_fp: str | None = None
+    count: int | None = None
+    yes_price_dollars: str | None = None
+    yes_price: int | None = None
+    taker_outcome_side: str | None = None
+    taker_side: str | None = None
+    taker_book_side: str | None = None
+    created_time: str | None = None
+    is_block_trade: bool | None = None
+
+
+class _WTradesPage(msgspec.Struct):
+    trades: list[_WPublicTrade] | None = None
+    cursor: str | None = None
+
+
+def _fp_or_int(fp: str | None, value: int | str | None) -> int | None:
+    """A count from its ``_fp`` string, else the unsuffixed field (legacy whole contracts, or an fp string)."""
+    if fp:
+        return parse_count(fp)
+    if isinstance(value, str):
+        return parse_count(value)
+    return value * COUNT_SCALE if value is not None else None
+
+
+def _ohlc(w: _WOhlc | None, side: Callable[[int | None], int | None]) -> tuple[int | None, ...]:
+    if w is None:
+        return (None, None, None, None)
+    return (
+        side(_price(w.open_dollars, w.open)),
+        side(_price(w.high_dollars, w.high)),
+        side(_price(w.low_dollars, w.low)),
+        side(_price(w.close_dollars, w.close)),
+    )
+
+
+def candle_from_wire(c: _WCandle) -> Candle:
+    bo, bh, bl, bc = _ohlc(c.yes_bid, _bid)
+    ao, ah, al, ac = _ohlc(c.yes_ask, _ask)
+    p = c.price
+    return Candle(
+        end_ns=c.end_period_ts * NS_PER_S,
+        yes_bid_open=bo,
+        yes_bid_high=bh,
+        yes_bid_low=bl,
+        yes_bid_close=bc,
+        yes_ask_open=ao,
+        yes_ask_high=ah,
+        yes_ask_low=al,
+        yes_ask_close=ac,
+        price_open=_price(p.open_dollars, p.open) if p else None,
+        price_high=_price(p.high_dollars, p.high) if p else None,
+        price_low=_price(p.low_dollars, p.low) if p else None,
+        price_close=_price(p.close_dollars, p.close) if p else None,
+        price_mean=_price(p.mean_dollars, p.mean) if p else None,
+        price_previous=_price(p.previous_dollars, p.previous) if p else None,
+        volume=_fp_or_int(c.volume_fp, c.volume),
+        open_interest=_fp_or_int(c.open_interest_fp, c.open_interest),
+    )
+
+
+def public_trade_from_wire(t: _WPublicTrade) -> PublicTrade:
+    price = _price(t.yes_price_dollars, t.yes_price)
+    count = _count(t.count_fp, t.count)
+    if price is None or count is None or not t.created_time:
+        raise ProtocolError(f"trade {t.trade_id} of {t.ticker} lacks a YES price, a count or created_time")
+    side = t.taker_outcome_side or t.taker_side
+    if side not in ("yes", "no"):
+        side = {"bid": "yes", "ask": "no"}.get(t.taker_book_side or "")
+    return PublicTrade(
+        trade_id=t.trade_id,
+        ticker=t.ticker,
+        yes_price=price,
+        count=count,
+        taker_side=side,  # type: ignore[arg-type]
+        created_ns=parse_rfc3339_ns(t.created_time),
+        is_block_trade=t.is_block_trade,
+    )
+
+
+def decode_candlesticks(raw: bytes, ticker: str = "") -> list[Candle]:
+    """``GET /series/{s}/markets/{t}/candlesticks`` (either era) -> candles in the order sent (oldest first)."""
+    return decode(
+        raw, _WCandles, lambda w: [candle_from_wire(c) for c in w.candlesticks or ()], f"candlesticks of {ticker}"
+    )
+
+
+def decode_trades_page(raw: bytes) -> tuple[list[PublicTrade], str]:
+    """``GET /markets/trades`` (one page, either era) -> ``([PublicTrade], next_cursor)``, newest first."""
+    return decode_page(raw, _WTradesPage, lambda w: [public_trade_from_wire(t) for t in w.trades or ()], "trades")

@@ -59,13 +59,16 @@ from kalshikit.kalshi.models import (
     AmendResult,
     Balance,
     CancelResult,
+    Candle,
     DecreaseResult,
     ExchangeStatus,
     Market,
     MarketPosition,
     OrderRequest,
     OrderResult,
+    PublicTrade,
     SelfTradePrevention,
+    Series,
     SettlementRecord,
     TimeInForce,
 )
@@ -78,6 +81,12 @@ T = TypeVar("T")
 Retry = Literal["idempotent", "if_unsent"]
 
 ORDERS_V2 = "/portfolio/events/orders"
+LOOKUP_MARGIN_NS = 200_000_000  # clock skew allowed between us and the exchange when judging a lookup
+LOOKUP_FALLBACK_NS = 10_000_000_000  # without a freshness stamp, "not found" is believed this long after a send
+CANDLE_PERIODS: tuple[int, ...] = (1, 60, 1440)  # candlestick period_interval values, minutes
+# GET /markets filter vocabulary (the API's status filter words, paused per OAS 3.13; mve_filter values).
+MARKET_STATUS_FILTERS: tuple[str, ...] = ("unopened", "open", "paused", "closed", "settled")
+MVE_FILTERS: tuple[str, ...] = ("exclude", "only")
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _ACCEPT = {"Accept": "application/json"}
 
@@ -90,6 +99,13 @@ class _TransportFailure(Exception):
         self.exc = exc
         self.maybe_sent = maybe_sent
         self.timeout = timeout
+
+
+class OrderLookup(msgspec.Struct, frozen=True):
+    """The answer to :meth:`KalshiRest.lookup_order`: the order, or None; ``conclusive`` = None means absent."""
+
+    order: OrderUpdate | None
+    conclusive: bool
 
 
 class _Delivery:
@@ -149,6 +165,7 @@ class KalshiRest:
         write_attempts: int = 3,
         backoff_base: float = 0.1,
         backoff_max: float = 2.0,
+        conclusive_wait: float = 2.0,
         trust_env: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
@@ -171,6 +188,7 @@ class KalshiRest:
         self.max_token_wait = max_token_wait
         self.read_attempts = read_attempts
         self.write_attempts = write_attempts
+        self.conclusive_wait = conclusive_wait
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._rng = random.Random()
@@ -415,6 +433,60 @@ class KalshiRest:
         """``GET /exchange/status``: whether the exchange and trading are active."""
         return models.decode_exchange_status(self._request("GET", "/exchange/status"))
 
+    def user_data_as_of(self) -> int:
+        """``GET /exchange/user_data_timestamp``: the time (ns) up to which the portfolio endpoints (orders, fills,
+        positions, balance) reflect the exchange. REST lags the matching engine a little; this says how much."""
+        raw = self._request("GET", "/exchange/user_data_timestamp", private=True)
+        return models.decode_user_data_timestamp(raw)
+
+    def lookup_order(self, ticker: str, client_order_id: str, sent_ns: int) -> OrderLookup:
+        """Find an order by ``client_order_id``, saying whether "not found" can be believed: only when the exchange's
+        portfolio data is known to be current past ``sent_ns`` (when the order was last sent, by our clock) plus a
+        margin for clock skew. Without that, an order created a moment ago may simply not be listed yet."""
+        found = self.find_order(ticker, client_order_id)
+        if found is not None:
+            return OrderLookup(found, True)
+        try:
+            as_of = self.user_data_as_of()
+        except ExchangeError as exc:  # no freshness stamp: believe "not found" only well after the send
+            log.debug("user_data_timestamp unavailable (%s)", exc)
+            return OrderLookup(None, time.time_ns() >= sent_ns + LOOKUP_FALLBACK_NS)
+        return OrderLookup(None, as_of >= sent_ns + LOOKUP_MARGIN_NS)
+
+    def _absent(self, req: OrderRequest, sent_ns: int, why: str) -> OrderResult | None:
+        """After a create whose outcome is unknown: the order if it exists; None when it conclusively does not (a
+        re-send is safe); raises OrderOutcomeUnknown when the exchange cannot tell yet (waiting up to
+        ``conclusive_wait`` seconds for its portfolio data to catch up with the send)."""
+        deadline = time.monotonic() + self.conclusive_wait
+        while True:
+            try:
+                found = self.lookup_order(req.ticker, req.client_order_id, sent_ns)
+            except (ExchangeError, ProtocolError) as exc:
+                raise OrderOutcomeUnknown(
+                    f"order {req.client_order_id} on {req.ticker}: {why}, and looking it up failed ({exc}); "
+                    "resolve it later with lookup_order()",
+                    client_order_id=req.client_order_id,
+                    status=getattr(exc, "status", 0),
+                    code=getattr(exc, "code", "") or "lookup_failed",
+                ) from exc
+            if found.order is not None:
+                with self._mlock:
+                    self._recovered += 1
+                log.info("order %s on %s resolved by lookup (%s): %s", req.client_order_id, req.ticker, why,
+                         found.order.status)
+                return models.order_result_from_order(found.order, recovered=True)
+            if found.conclusive:
+                return None
+            if time.monotonic() >= deadline:
+                raise OrderOutcomeUnknown(
+                    f"order {req.client_order_id} on {req.ticker}: {why}; it is not listed, but the exchange's "
+                    "order data is not yet current past the send, so it may still exist. Do not send another order "
+                    "for this position until lookup_order() can tell",
+                    client_order_id=req.client_order_id,
+                    code="outcome_unknown",
+                )
+            time.sleep(0.05)
+
     def markets(
         self,
         *,
@@ -428,8 +500,19 @@ class KalshiRest:
         params: Mapping[str, str] | None = None,
         page_size: int = 1000,
     ) -> list[Market]:
-        """``GET /markets`` with filters, every page. ``status`` uses the filter words (unopened|open|closed|settled);
-        ``params`` passes any other query parameter through."""
+        """``GET /markets`` with filters, every page. ``status`` uses the filter words (unopened|open|closed|settled,
+        and paused); ``mve_filter`` is ``exclude`` (no multivariate combo markets) or ``only``. Anything else is
+        refused before a request is sent. ``params`` passes any other query parameter through."""
+        if status is not None and status not in MARKET_STATUS_FILTERS:
+            raise ConfigError(
+                f"markets(status={status!r}): Kalshi's market filter takes one of {', '.join(MARKET_STATUS_FILTERS)} "
+                "(or no status for every market); object statuses such as 'active' or 'finalized' are not filters"
+            )
+        if mve_filter is not None and mve_filter not in MVE_FILTERS:
+            raise ConfigError(
+                f"markets(mve_filter={mve_filter!r}): use 'exclude' (leave combo markets out), 'only' (combos only) "
+                "or None (both)"
+            )
         q: dict[str, str | None] = {
             "status": status,
             "event_ticker": event_ticker,
@@ -451,6 +534,92 @@ class KalshiRest:
         params = {"depth": str(depth)} if depth else None
         raw = self._request("GET", f"/markets/{_seg(ticker)}/orderbook", params=params)
         return models.decode_orderbook(raw, ticker, time.time_ns())
+
+    def series(self, series_ticker: str) -> Series:
+        """``GET /series/{series_ticker}``: the series, with its ``fee_type`` and ``fee_multiplier`` (404 ->
+        NotFoundError). :class:`~kalshikit.kalshi.series_fees.SeriesFeeCache` keeps the fee schedules between
+        cycles."""
+        if not series_ticker:
+            raise ValueError("series() needs a series ticker such as 'KXMLBGAME'")
+        return models.decode_series(self._request("GET", f"/series/{_seg(series_ticker)}"))
+
+    def series_list(self, *, category: str | None = None, tags: Iterable[str] | None = None) -> list[Series]:
+        """``GET /series`` (optionally of one ``category`` or some ``tags``), following a cursor if one comes."""
+        q: dict[str, str] = {}
+        if category:
+            q["category"] = category
+        if tags is not None:
+            q["tags"] = ",".join(tags)
+        out: list[Series] = []
+        seen: set[str] = set()
+        while True:
+            items, cursor = models.decode_series_page(self._request("GET", "/series", params=q or None))
+            out.extend(items)
+            if not cursor or cursor in seen:
+                return out
+            seen.add(cursor)
+            q["cursor"] = cursor
+
+    # ================================================================== history: candlesticks and the public tape
+    def candlesticks(
+        self, series_ticker: str, ticker: str, *, start_ns: int, end_ns: int, period_minutes: int = 1
+    ) -> list[Candle]:
+        """``GET /series/{series_ticker}/markets/{ticker}/candlesticks``: the candles of ``period_minutes`` (1, 60
+        or 1440) that end between ``start_ns`` and ``end_ns`` (both inclusive; whole seconds on the wire), oldest
+        first, with YES bid / YES ask / traded-price OHLC in price units."""
+        if period_minutes not in CANDLE_PERIODS:
+            raise ValueError(f"period_minutes must be one of {CANDLE_PERIODS} (1 minute, 1 hour, 1 day)")
+        if end_ns < start_ns:
+            raise ValueError("candlesticks: end_ns is before start_ns")
+        params = {
+            "start_ts": str(start_ns // NS_PER_S),
+            "end_ts": str(end_ns // NS_PER_S),
+            "period_interval": str(period_minutes),
+        }
+        raw = self._request("GET", f"/series/{_seg(series_ticker)}/markets/{_seg(ticker)}/candlesticks", params=params)
+        return models.decode_candlesticks(raw, ticker)
+
+    def trades_pages(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ns: int | None = None,
+        max_ns: int | None = None,
+        page_size: int = 1000,
+        cursor: str = "",
+    ) -> Iterator[tuple[list[PublicTrade], str]]:
+        """``GET /markets/trades`` one page at a time, newest first: yields ``(trades, next_cursor)`` until the
+        cursor is empty. Pass a ``cursor`` from an earlier page to continue an interrupted listing there. ``min_ns``
+        / ``max_ns`` filter by trade time (whole seconds on the wire)."""
+        if not 1 <= page_size <= 1000:
+            raise ValueError(f"page_size must be 1..1000 (Kalshi's limit), got {page_size}")
+        base = {
+            k: v
+            for k, v in (("ticker", ticker), ("min_ts", _ns_to_s(min_ns)), ("max_ts", _ns_to_s(max_ns)))
+            if v is not None
+        }
+        base["limit"] = str(page_size)
+        seen: set[str] = set()
+        while True:
+            q = dict(base)
+            if cursor:
+                q["cursor"] = cursor
+            items, cursor = models.decode_trades_page(self._request("GET", "/markets/trades", params=q))
+            yield items, cursor
+            if not cursor:
+                return
+            if cursor in seen:
+                raise ProtocolError("GET /markets/trades: the exchange returned the same cursor twice; stopping")
+            seen.add(cursor)
+
+    def trades(
+        self, *, ticker: str | None = None, min_ns: int | None = None, max_ns: int | None = None, page_size: int = 1000
+    ) -> list[PublicTrade]:
+        """``GET /markets/trades``, every page (newest first). For long histories use :meth:`trades_pages`."""
+        out: list[PublicTrade] = []
+        for page, _cursor in self.trades_pages(ticker=ticker, min_ns=min_ns, max_ns=max_ns, page_size=page_size):
+            out.extend(page)
+        return out
 
     # ================================================================== portfolio reads
     def balance(self) -> Balance:
@@ -586,26 +755,33 @@ class KalshiRest:
         return self.submit(req)
 
     def submit(self, req: OrderRequest) -> OrderResult:
-        """Send one :class:`OrderRequest` (see :meth:`create_order`)."""
+        """Send one :class:`OrderRequest` (see :meth:`create_order`).
+
+        A create is never sent twice blindly. When an attempt may have reached the exchange without its answer (a
+        timeout, a dropped connection, a 5xx), the order is looked up by ``client_order_id`` first and re-sent only
+        when the exchange's data shows it conclusively absent; if it cannot tell yet, :class:`OrderOutcomeUnknown`
+        is raised (the caller looks it up later). A 409 ``order_already_exists`` is always answered by asking the
+        exchange what that order did, never taken as a rejection (Kalshi is not documented to refuse a reused id
+        once the first order is closed)."""
         req.check()
         if not req.client_order_id:
             req = msgspec.structs.replace(req, client_order_id=str(uuid.uuid4()))
         coid = req.client_order_id
         data = msgspec.json.encode(req.to_wire())
         what = f"POST {ORDERS_V2} ({req.ticker}, client_order_id={coid})"
-        ambiguous = False  # an earlier attempt may have reached the exchange
         last: ExchangeError | None = None
         for attempt in range(1, self.write_attempts + 1):
+            sent_ns = time.time_ns()
             try:
                 status, raw = self._attempt("POST", ORDERS_V2, None, data, self.write_bucket, 1.0, True)
-            except RateLimited as exc:  # the client-side bucket refused: nothing was sent this time
-                if not ambiguous:
-                    raise
-                last = exc
-                break
+            except RateLimited:  # the client-side bucket refused: nothing was sent this time
+                raise
             except _TransportFailure as tf:
-                ambiguous = ambiguous or tf.maybe_sent
                 last = self._transport_error(tf, "POST", ORDERS_V2)
+                if tf.maybe_sent:
+                    found = self._absent(req, sent_ns, f"no reply ({type(tf.exc).__name__})")
+                    if found is not None:
+                        return found
                 if attempt < self.write_attempts:
                     self._backoff(attempt, what, type(tf.exc).__name__)
                 continue
@@ -638,38 +814,25 @@ class KalshiRest:
                 )
             err = self._http_error(status, raw, "POST", ORDERS_V2, True)
             last = err
-            if isinstance(err, DuplicateOrder) and (attempt > 1 or ambiguous):
-                found = self._resolve(req, "a retry was answered order_already_exists")
+            if isinstance(err, DuplicateOrder):
+                found = self._resolve(req, "the create was answered order_already_exists")
                 if found is not None:
                     return found
                 raise OrderOutcomeUnknown(
                     f"{what}: Kalshi says an order with this client_order_id exists, but it is not in the order "
-                    "list yet; resolve it later with find_order()",
+                    "list yet; resolve it later with lookup_order()",
                     client_order_id=coid,
                     status=status,
                     code=err.code,
                 )
-            if status >= 500:
-                ambiguous = True
+            if status >= 500:  # it may have executed: re-send only when the exchange shows it absent
+                found = self._absent(req, sent_ns, f"HTTP {status}")
+                if found is not None:
+                    return found
             elif status != 429:
-                if ambiguous:  # e.g. 400 on the retry: the first attempt may still have placed the order
-                    found = self._resolve(req, f"a retry was refused ({err.code or status})")
-                    if found is not None:
-                        return found
                 raise err
             if attempt < self.write_attempts:
                 self._backoff(attempt, what, f"HTTP {status}")
-        if ambiguous:
-            found = self._resolve(req, "no attempt got a reply")
-            if found is not None:
-                return found
-            raise OrderOutcomeUnknown(
-                f"{what}: no reply after {self.write_attempts} attempt(s) ({last}); the order may or may not be on "
-                "the exchange and no order with this client_order_id was found yet. Do not send another order for "
-                "this position until find_order() resolves it",
-                client_order_id=coid,
-                code="outcome_unknown",
-            )
         assert last is not None
         raise last
 
@@ -687,6 +850,22 @@ class KalshiRest:
             ) from exc
         if found is None:
             return None
+        differs = [
+            name
+            for name, mine, theirs in (
+                ("side", req.side, found.book_side),
+                ("price", req.price, found.yes_price),
+                ("count", req.count, found.initial_count),
+            )
+            if theirs is not None and mine != theirs
+        ]
+        if differs:
+            raise DuplicateOrder(
+                f"order {req.client_order_id} on {req.ticker}: {why}, but the order with this client_order_id on the "
+                f"exchange is a different one ({', '.join(differs)} differ); give each order its own id",
+                status=409,
+                code="order_already_exists",
+            )
         with self._mlock:
             self._recovered += 1
         log.info("order %s on %s resolved by lookup (%s): %s", req.client_order_id, req.ticker, why, found.status)
@@ -944,6 +1123,7 @@ __all__ = [
     "AmendResult",
     "Balance",
     "CancelResult",
+    "Candle",
     "DecreaseResult",
     "ExchangeStatus",
     "KalshiRest",
@@ -951,5 +1131,7 @@ __all__ = [
     "MarketPosition",
     "OrderRequest",
     "OrderResult",
+    "PublicTrade",
+    "Series",
     "SettlementRecord",
 ]

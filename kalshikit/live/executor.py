@@ -4,8 +4,8 @@ Order writes, confirmations and lookups run on a small pool of named I/O threads
 request never delays the next trigger. Every result comes back to the monitor as an event through ``post``:
 OrderUpdate, OrderRejected, OrderUnknown, OrderNotFound, a REST Quote, or ConfirmFailed.
 
-An order is journaled (``record_intent``) on the calling thread before it is handed to the pool, so a crash at
-any later point leaves a record that the restart looks up by ``client_order_id``.
+The executor writes nothing: the monitor thread has saved the order with the monitor's state before handing it
+here, and the outcome is saved when the monitor has taken it in.
 """
 
 from __future__ import annotations
@@ -16,9 +16,19 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from kalshikit.core.actions import ConfirmFailed, OrderNotFound, OrderRejected, OrderUnknown, PlaceOrder
+import msgspec
+
+from kalshikit.core.actions import PlaceOrder
 from kalshikit.core.book import OrderBook
-from kalshikit.core.events import BookSnapshot, OrderUpdate, Quote
+from kalshikit.core.events import (
+    BookSnapshot,
+    ConfirmFailed,
+    OrderNotFound,
+    OrderRejected,
+    OrderUnknown,
+    OrderUpdate,
+    Quote,
+)
 from kalshikit.errors import (
     DuplicateOrder,
     ExchangeError,
@@ -29,7 +39,6 @@ from kalshikit.errors import (
 )
 from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.live.faultpoints import crash_point
-from kalshikit.store import Journal
 
 log = logging.getLogger("kalshikit.exits")
 
@@ -40,14 +49,12 @@ class OrderExecutor:
     def __init__(
         self,
         rest: KalshiRest,
-        journal: Journal,
         post: Callable[[object], None],
         *,
         workers: int = 4,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.rest = rest
-        self.journal = journal
         self.post = post
         self._clock = clock_ns
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="OrderIO")
@@ -69,13 +76,12 @@ class OrderExecutor:
 
     # ------------------------------------------------------------------ orders
     def place(self, order: PlaceOrder) -> None:
-        """Journal the intent, then send it on the pool. Re-sending a journaled id is allowed (lookup said absent)."""
-        self.journal.record_intent(order, self._clock())
-        crash_point("after_journal")
+        """Send an order (already saved by the monitor thread) on the pool."""
         self._submit(self._send, order)
         time.sleep(0)  # hand the GIL to the I/O thread at once: the exit goes out before any bookkeeping
         log.info(
-            "exit %s %s: %s %.2f @ %.4f (%s, attempt %d)",
+            "%s %s %s: %s %.2f @ %.4f (%s, attempt %d)",
+            order.purpose,
             order.ticker,
             order.client_order_id,
             order.book_side,
@@ -95,6 +101,7 @@ class OrderExecutor:
                 time_in_force=order.time_in_force,
                 client_order_id=order.client_order_id,
                 reduce_only=order.reduce_only,
+                self_trade_prevention_type=order.self_trade_prevention_type,
             )
         except DuplicateOrder as exc:  # the REST client resolves these; here only if that lookup failed too
             self._unknown(order, f"duplicate id and lookup failed: {exc}")
@@ -133,18 +140,15 @@ class OrderExecutor:
                 book_side=order.book_side,
                 yes_price=order.yes_price,
                 initial_count=order.count,
-                fees=(result.average_fee_paid or 0) * result.fill_count // 100,
+                fees=order_fee(result.average_fee_paid, result.fill_count),
                 average_fill_price=result.average_fill_price,
                 exchange_ns=result.ts_ns,
                 recv_ns=now,
             )
         else:
-            fees = (result.average_fee_paid or 0) * result.fill_count // 100
+            fees = order_fee(result.average_fee_paid, result.fill_count)
             status = "canceled" if event.status == "resting" and order.time_in_force == "immediate_or_cancel" else None
             event = OrderUpdate(**{**_fields(event), "fees": fees, "status": status or event.status})
-        self.journal.record_order_status(
-            order.client_order_id, "done", now, order_id=result.order_id, filled=result.fill_count
-        )
         log.info(
             "%s %s filled %.2f of %.2f",
             order.purpose,
@@ -152,56 +156,50 @@ class OrderExecutor:
             result.fill_count / 100,
             order.count / 100,
         )
+        if result.fill_count > 0 and (result.recovered or result.average_fill_price is None):
+            self._post_fills(result.order_id, order.client_order_id)  # learned by lookup: no prices in it
         self.post(event)
 
     def _rejected(self, order: PlaceOrder, exc: ExchangeError, *, terminal: bool) -> None:
         self.failed += 1
-        now = self._clock()
-        self.journal.record_order_status(order.client_order_id, "rejected", now, detail=f"{exc.code}: {exc}")
-        log.warning("exit %s rejected: %s", order.client_order_id, exc)
+        log.warning("%s %s rejected: %s", order.purpose, order.client_order_id, exc)
         self.post(OrderRejected(order.client_order_id, exc.code or str(exc.status), str(exc), terminal))
 
     def _unknown(self, order: PlaceOrder, reason: str) -> None:
-        now = self._clock()
-        self.journal.record_order_status(order.client_order_id, "unknown", now, detail=reason[:300])
-        log.warning("exit %s outcome unknown (%s); looking it up", order.client_order_id, reason)
+        log.warning("%s %s outcome unknown (%s); looking it up", order.purpose, order.client_order_id, reason)
         self.post(OrderUnknown(order.client_order_id, reason))
 
-    # ------------------------------------------------------------------ entries
-    def enter(self, order: PlaceOrder, track: Callable[[], None]) -> None:
-        """Send an entry order: ``track`` tells the monitor first (TrackOrder), then it is journaled and sent."""
-        track()
-        self.journal.record_intent(order, self._clock())
-        log.info(
-            "entry %s %s: %s %.2f @ %.4f",
-            order.ticker,
-            order.client_order_id,
-            order.book_side,
-            order.count / 100,
-            order.yes_price / 10_000,
-        )
-        self._submit(self._send, order)
-
     # ------------------------------------------------------------------ reads
-    def lookup(self, client_order_id: str, ticker: str) -> None:
-        self._submit(self._lookup, client_order_id, ticker)
+    def lookup(self, client_order_id: str, ticker: str, sent_ns: int = 0) -> None:
+        self._submit(self._lookup, client_order_id, ticker, sent_ns)
 
-    def _lookup(self, client_order_id: str, ticker: str) -> None:
+    def _lookup(self, client_order_id: str, ticker: str, sent_ns: int) -> None:
         try:
-            found = self.rest.find_order(ticker, client_order_id)
+            found = self.rest.lookup_order(ticker, client_order_id, sent_ns)
         except ExchangeError as exc:
             log.warning("lookup of %s failed (%s); will retry", client_order_id, exc)
             return  # the monitor asks again at its next lookup deadline
-        now = self._clock()
-        if found is None:
-            self.journal.record_order_status(client_order_id, "unknown", now, detail="lookup: not on the exchange")
-            self.post(OrderNotFound(client_order_id))
+        if found.order is None:
+            if found.conclusive:
+                self.post(OrderNotFound(client_order_id))
+            else:  # not listed, but the exchange's data may not show it yet: the monitor asks again later
+                log.info("lookup of %s: not listed yet, and the exchange cannot tell yet", client_order_id)
             return
-        done = found.status in ("executed", "canceled")
-        self.journal.record_order_status(
-            client_order_id, "done" if done else "unknown", now, order_id=found.order_id, filled=found.fill_count
-        )
-        self.post(found)
+        if found.order.fill_count > 0:
+            self._post_fills(found.order.order_id, client_order_id)
+        self.post(found.order)
+
+    def _post_fills(self, order_id: str, client_order_id: str) -> None:
+        """Post an order's fills as read over REST: they carry the exact prices and fees, where an order record has
+        no average price and a reply only a rounded one. The monitor dedupes them by trade id with any it saw on the
+        socket."""
+        try:
+            fills = self.rest.fills(order_id=order_id)
+        except ExchangeError as exc:
+            log.warning("fills of %s could not be read (%s); using the order's totals", client_order_id, exc)
+            return
+        for f in fills:
+            self.post(f if f.client_order_id else msgspec.structs.replace(f, client_order_id=client_order_id))
 
     def confirm(self, ticker: str) -> None:
         self._submit(self._confirm, ticker)
@@ -225,6 +223,16 @@ class OrderExecutor:
                 cache_update(q)
         except ExchangeError as exc:
             log.warning("REST price fallback failed: %s", exc)
+
+
+def order_fee(average_fee_paid: int | None, fill_count: int) -> int:
+    """An order's total fee (micro-dollars) from a create reply's average fee per contract. Kalshi rounds every
+    fill's fee up to $0.0001, so the total is a whole number of $0.0001: rounding the average back to that step
+    recovers it exactly (the average carries micro-dollar precision)."""
+    if not average_fee_paid or fill_count <= 0:
+        return 0
+    raw = average_fee_paid * fill_count // 100
+    return (raw + 50) // 100 * 100
 
 
 def quote_from_book(snapshot: BookSnapshot, now_ns: int) -> Quote:

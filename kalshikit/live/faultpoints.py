@@ -1,8 +1,10 @@
-"""Named crash points for the reliability tests: with ``KALSHIKIT_CRASH_AT=<name>`` in the environment the process
-kills itself (SIGKILL, like ``kill -9``) when it reaches that point. Without the variable they do nothing.
+"""Named crash points for the crash tests: with ``KALSHIKIT_CRASH_AT=<name>`` (or ``<name>:<n>``, the n-th time
+the point is reached) in the environment the process kills itself with SIGKILL, like ``kill -9``, at that point.
+Without the variable they do nothing.
 
-Points: ``after_journal`` (an exit is journaled, not yet sent), ``after_send`` (the exchange accepted the exit, the
-reply is not yet processed).
+Points: ``resumed`` (the journal is loaded, nothing done yet), ``after_journal`` (a batch that sends orders is
+saved, nothing sent yet), ``after_send`` (the exchange accepted an order, the reply is not yet reported),
+``after_outcome`` (an order's outcome was fed to the monitor, not yet saved).
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ from __future__ import annotations
 import os
 import signal
 
-_TARGET = os.environ.get("KALSHIKIT_CRASH_AT", "")
+_NAME, _, _NTH = os.environ.get("KALSHIKIT_CRASH_AT", "").partition(":")
+_WANTED = int(_NTH) if _NTH.isdigit() else 1
+_hits = 0
 
 
 def crash_point(name: str) -> None:
-    if _TARGET and name == _TARGET:
-        os.kill(os.getpid(), signal.SIGKILL)
+    global _hits
+    if _NAME and name == _NAME:
+        _hits += 1
+        if _hits >= _WANTED:
+            os.kill(os.getpid(), signal.SIGKILL)

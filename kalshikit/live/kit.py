@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from kalshikit.cache import PriceCache
 from kalshikit.config import Settings
-from kalshikit.core.actions import Flatten, Protect, SetPaused, Unprotect
+from kalshikit.core.events import Flatten, Protect, Quote, SetPaused, Unprotect
+from kalshikit.core.marks import mark_of
 from kalshikit.core.monitor import Monitor, MonitorConfig, PositionView
-from kalshikit.core.rules import Protection, protection
+from kalshikit.core.rules import Protection, TriggerSource, crossed_rules, dollars_to_price, protection
 from kalshikit.errors import ConfigError, KalshiKitError, RuleError
 from kalshikit.kalshi.auth import KalshiSigner
 from kalshikit.kalshi.rest import KalshiRest
@@ -156,14 +157,10 @@ class Kit:
         inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._inbox = inbox
         self.cache = PriceCache(s.websocket_price_cache_stale_secs, on_held_update=inbox.put)
-        self.monitor = Monitor(MonitorConfig(id_salt=self.journal.id_salt, default_protection=self._default_rules()))
-        import json
-
-        epochs = json.loads(self.journal.meta("epochs") or "{}")
-        restore_actions = self.monitor.restore(
-            self.journal.load_positions(), self.journal.open_orders(), epochs, time.time_ns()
-        )
-        self.executor = OrderExecutor(self.rest, self.journal, inbox.put)
+        config = MonitorConfig(id_salt=self.journal.id_salt, default_protection=self._default_rules())
+        self.monitor = Monitor.from_state(config, self.journal.load_state())
+        resume_actions = self.monitor.resume(time.time_ns())
+        self.executor = OrderExecutor(self.rest, inbox.put)
         if self.record_dir is not None:
             from kalshikit.recording.writer import RecordingWriter
 
@@ -199,7 +196,7 @@ class Kit:
             unwatch=(lambda t: ws.unwatch(t)) if ws else (lambda t: None),
             feed_is_up=(lambda: ws.metrics.state == "connected") if ws else (lambda: False),
         )
-        self.monitor_thread.initial_actions = restore_actions
+        self.monitor_thread.initial_actions = resume_actions
         self.strategy_thread = StrategyLoopThread(
             strategy=self.strategy,
             executor=self.executor,
@@ -211,6 +208,7 @@ class Kit:
             reconcile_interval=s.reconcile_interval,
             id_salt=self.journal.id_salt,
             risk_check=self._setup_strategy(),
+            arm=self.with_settings,
         )
         self.ui_thread = UIUpdateThread(
             self._build_snapshot,
@@ -282,7 +280,20 @@ class Kit:
         self._jlock.acquire()
 
     def _default_rules(self) -> Protection | None:
-        return self.default_protection
+        return self.with_settings(self.default_protection) if self.default_protection is not None else None
+
+    def with_settings(self, p: Protection) -> Protection:
+        """``p`` with what its maker left open taken from the settings: STALE_PRICE_POLICY,
+        WEBSOCKET_PRICE_CACHE_STALE_SECS, EXIT_MAX_ATTEMPTS and EXIT_MAX_SLIPPAGE. Every protection the kit arms
+        (``protect``, default rules, a strategy's entries) goes through here."""
+        s = self.settings
+        slip = s.exit_max_slippage
+        return p.with_settings(
+            stale_policy=s.stale_policy,
+            stale_after_ns=int(s.websocket_price_cache_stale_secs * NS_PER_S),
+            max_attempts=s.exit_max_attempts,
+            max_slippage=dollars_to_price(slip, "EXIT_MAX_SLIPPAGE") if slip is not None else None,
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every thread, flush the journal and release it. Stopping a stopped kit does nothing."""
@@ -339,32 +350,46 @@ class Kit:
         if wait:
             t.barrier(timeout=10.0)
 
-    def protect(self, ticker: str, *, wait: bool = True, **rules: Any) -> None:
+    def protect(self, ticker: str, *, wait: bool = True, allow_immediate: bool = False, **rules: Any) -> None:
         """Arm rules on a held position, e.g. ``protect(t, stop=0.10, take_profit=0.15, trailing=0.05)``.
 
         Dollar arguments: ``stop``/``take_profit`` are distances from the entry price, ``stop_price``/
         ``take_profit_price`` absolute levels, ``*_fraction`` fractions of entry; ``trailing`` (with optional
         ``trailing_activation``), ``break_even_after``, ``exit_before_close_s``, ``time_exit_at_ns``,
-        ``trigger_source`` (bid|last|mid), ``stale_policy`` (hold|confirm|fire). Raises RuleError at once when a
-        rule cannot apply to the position.
+        ``trigger_source`` (bid|last|mid), ``stale_policy`` (hold|confirm|fire).
+
+        Raises RuleError, changing nothing, when a rule cannot apply to the position (a stop below $0) or when the
+        current price already crosses a level (a stop at or above the bid would sell at once: a typo like 0.95 for
+        0.45 must not dump the position). ``allow_immediate=True`` means "exit now if it is crossed".
         """
+        self._require_running()
         p = self._protection(**rules)
         view = self._view(ticker)
         if view is None:
             raise RuleError(f"no open position in {ticker}; open one first (or wait for reconciliation)")
         if view.entry_price is not None:
-            p.resolve(view.entry_price)  # raises RuleError with the reason
-        self._post(Protect(ticker, p), wait)
+            levels = p.check(view.entry_price)  # raises naming every rule that cannot apply
+            crossed = crossed_rules(p, levels, view_mark(view, p.trigger_source), time.time_ns(), view.close_ns)
+            if crossed and not allow_immediate:
+                raise RuleError(
+                    f"{ticker}: {'; '.join(crossed)}, so it would exit at once; nothing was changed. Pass "
+                    "allow_immediate=True to exit now, or choose levels the price has not reached."
+                )
+        t = self.monitor_thread
+        before = len(t.decisions) if t is not None else 0
+        self._post(Protect(ticker, p, allow_immediate), wait)
+        if wait and t is not None:
+            refused = [d for d in t.decisions[before:] if d.ticker == ticker and d.kind == "protect_refused"]
+            if refused:  # the price moved across a level between the check above and the monitor
+                raise RuleError(f"{ticker}: rules refused, nothing changed: {refused[-1].detail}")
+
+    def _require_running(self) -> None:
+        if self.monitor_thread is None or not self._running:
+            raise RuntimeError("the kit is not running; call kit.start() first")
 
     def _protection(self, **rules: Any) -> Protection:
-        s = self.settings
-        rules.setdefault("stale_policy", s.stale_policy)
-        rules.setdefault("stale_after_s", s.websocket_price_cache_stale_secs)
-        rules.setdefault("max_attempts", s.exit_max_attempts)
-        if s.exit_max_slippage is not None:
-            rules.setdefault("max_slippage", s.exit_max_slippage)
         try:
-            return protection(**rules)
+            return self.with_settings(protection(**rules))
         except TypeError as exc:
             raise RuleError(f"unknown rule argument: {exc}") from None
 
@@ -373,6 +398,7 @@ class Kit:
 
     def flatten(self, ticker: str, *, wait: bool = True) -> None:
         """Exit the whole position now with an aggressive IOC reduce-only order."""
+        self._require_running()
         if self._view(ticker) is None:
             raise RuleError(f"no open position in {ticker}")
         self._post(Flatten(ticker, "manual"), wait)
@@ -601,6 +627,14 @@ class Kit:
             "connection": snap.connection if snap else None,
             "units": "money in micro-dollars, prices in $0.0001, counts in 1/100 contract",
         }
+
+
+def view_mark(view: PositionView, source: TriggerSource) -> int | None:
+    """The own-side mark of a position view's prices for a trigger source."""
+    if view.side not in ("yes", "no"):
+        return None
+    q = Quote(view.ticker, view.yes_bid, view.yes_ask, last=view.last)
+    return mark_of(view.side, q, source)  # type: ignore[arg-type]
 
 
 def _count_by(rows: list[dict[str, Any]], key: str) -> dict[str, int]:

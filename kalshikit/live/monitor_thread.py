@@ -1,9 +1,14 @@
-"""The StopLossMonitor thread: owns the Monitor, feeds it every event and carries out its actions.
+"""The StopLossMonitor thread: owns the Monitor, feeds it every event, saves its state, carries out its actions.
 
 It wakes on every relevant price change (the PriceCache puts held markets' quotes in its inbox), on account
-events, on commands from the Kit, at the monitor's own deadlines, and at least every ``STOP_LOSS_CHECK_INTERVAL``
-for a sweep: markets whose price is stale (or all held markets while the socket is down) are re-read over REST,
-the monitor gets a Tick, and the journal is brought up to date.
+events, on commands from the Kit and the strategy, on the outcomes of its own orders, at the monitor's deadlines,
+and at least every ``STOP_LOSS_CHECK_INTERVAL`` for a sweep: markets whose price is stale (or all held markets
+while the socket is down) are re-read over REST and the monitor gets a Tick.
+
+One writer, one transaction: this thread is the only one that writes the monitor's state. Before it carries out
+any order, lookup or confirmation a batch of events asked for, it saves everything that batch changed (state rows,
+decision log, closed positions, fills) in one SQLite transaction (:meth:`Journal.save`). Whatever instant the
+process dies at, the journal holds a state the monitor really was in, including every order it may have sent.
 """
 
 from __future__ import annotations
@@ -28,18 +33,39 @@ from kalshikit.core.actions import (
     Unwatch,
     Watch,
 )
-from kalshikit.core.events import FeedStatus, Fill, OrderUpdate, PositionUpdate, Tick
+from kalshikit.core.events import Fill, OrderNotFound, OrderRejected, OrderUnknown, OrderUpdate, Tick
 from kalshikit.core.monitor import Monitor, PositionView
 from kalshikit.live.executor import OrderExecutor
-from kalshikit.store import Journal
+from kalshikit.live.faultpoints import crash_point
+from kalshikit.store import Journal, LogEntry
 
 log = logging.getLogger("kalshikit.monitor")
 NS_PER_S = 1_000_000_000
 _STOP = object()
+_EXTERNAL = (PlaceOrder, LookupOrder, ConfirmQuote)  # actions that reach the exchange: saved state first
+_OUTCOMES = (Fill, OrderUpdate, OrderRejected, OrderUnknown, OrderNotFound)
+_LOGGED_DECISIONS = frozenset(
+    {
+        "trigger",
+        "confirmed",
+        "not_confirmed",
+        "held_stale",
+        "exit_partial",
+        "exit_failed",
+        "exit_unknown",
+        "exit_resent",
+        "adopted",
+        "position_corrected",
+        "disarmed",
+        "protect",
+        "protect_refused",
+        "rules_rejected",
+    }
+)
 
 
 class Barrier:
-    """Put in the inbox to wait until everything before it has been processed."""
+    """Put in the inbox to wait until everything before it has been processed and saved."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
@@ -74,19 +100,19 @@ class StopLossMonitorThread(threading.Thread):
         self._on_event = on_event
         self._clock = clock_ns
         self.snapshot: tuple[PositionView, ...] = ()
-        self.held: frozenset[str] = frozenset()
+        self.held: frozenset[str] = frozenset(monitor.positions)
         self.recent: deque[object] = deque(maxlen=500)  # decisions, alerts, closed positions for the UI
         self.decisions: list[Decision] = []
         self.closed: list[PositionClosed] = []
         self.events_fed = 0
         self.sweeps = 0
+        self.saves = 0
         self.last_error = ""
-        self._dirty: set[str] = set()
-        self._removed: set[str] = set()
         self._last_snapshot = 0
-        self._stopped = threading.Event()
-        self._log_buffer: list[tuple[int, str, str, str, str]] = []
-        self.initial_actions: list[object] = []  # from Monitor.restore: watch restored markets, look up orders
+        self._log: list[LogEntry] = []
+        self._closed_batch: list[PositionClosed] = []
+        self._fills: list[Fill] = []
+        self.initial_actions: list[object] = []  # from Monitor.resume: watch restored markets, look up orders
 
     # ------------------------------------------------------------------ control
     def post(self, event: object) -> None:
@@ -98,7 +124,7 @@ class StopLossMonitorThread(threading.Thread):
             self.join(timeout)
 
     def barrier(self, timeout: float = 5.0) -> bool:
-        """Block until every event posted before this call has been fed (False on timeout or when stopped)."""
+        """Block until every event posted before this call has been fed and saved (False on timeout or stop)."""
         if not self.is_alive():
             return False
         b = Barrier()
@@ -110,10 +136,9 @@ class StopLossMonitorThread(threading.Thread):
         next_sweep = self._clock() + self.sweep_ns
         get = self.inbox.get
         try:
-            for a in self.initial_actions:
-                self._act(a, self._clock())
+            crash_point("resumed")
+            self._carry_out(self.initial_actions, self._clock())
             self.initial_actions = []
-            self._flush_log()
             while True:
                 now = self._clock()
                 deadline = self.monitor.next_deadline()
@@ -125,16 +150,16 @@ class StopLossMonitorThread(threading.Thread):
                 if ev is _STOP:
                     break
                 if ev is not None:
-                    if not self._process(ev):
-                        break
+                    self._process(ev)
                     # drain what is already waiting without blocking, so bursts are handled in one go
                     for _ in range(10_000):
                         try:
                             ev = self.inbox.get_nowait()
                         except queue.Empty:
                             break
-                        if ev is _STOP or not self._process(ev):
+                        if ev is _STOP:
                             return
+                        self._process(ev)
                 now = self._clock()
                 deadline = self.monitor.next_deadline()
                 if deadline is not None and now >= deadline:
@@ -142,7 +167,7 @@ class StopLossMonitorThread(threading.Thread):
                 if now >= next_sweep:
                     self._sweep(now)
                     next_sweep = now + self.sweep_ns
-                self._persist(now)
+                self._save(now)
                 if now - self._last_snapshot > 100_000_000:
                     self._publish(now)
         except Exception:  # never die silently: the monitor protects money
@@ -151,100 +176,76 @@ class StopLossMonitorThread(threading.Thread):
             raise
         finally:
             now = self._clock()
-            self._save_all(now)
+            self._save(now)
             self._publish(now)
-            self._stopped.set()
 
-    def _process(self, ev: object) -> bool:
+    def _process(self, ev: object) -> None:
         if isinstance(ev, Barrier):
-            self._persist(self._clock())
-            self._publish(self._clock())
+            now = self._clock()
+            self._save(now)
+            self._publish(now)
             ev.done.set()
-            return True
-        now = self._clock()
-        if isinstance(ev, Fill) and not self.journal.record_fill(ev):
-            return True  # already journaled: a duplicate after a reconnect
-        self._feed(ev, now)
-        if isinstance(ev, Fill | OrderUpdate | PositionUpdate):
-            ticker = ev.ticker
-            if ticker:
-                self._dirty.add(ticker)
-        return True
+            return
+        self._feed(ev, self._clock())
 
     def _feed(self, ev: object, now: int) -> None:
         self.events_fed += 1
         try:
-            actions = self.monitor.feed(ev, now)
+            actions = self.monitor.feed(ev, now)  # type: ignore[arg-type]
         except Exception as exc:  # a bad command must not stop the protection of everything else
             log.exception("monitor rejected %s", type(ev).__name__)
             self._record(Alert("error", getattr(ev, "ticker", ""), f"{type(exc).__name__}: {exc}", now))
-            self._flush_log()
             return
-        if not actions:
-            return
-        # Orders first: an exit must not wait for the bookkeeping of the decision that caused it.
+        if type(ev) is Fill:
+            self._fills.append(ev)
+        if type(ev) in _OUTCOMES:
+            crash_point("after_outcome")
+        if actions:
+            self._carry_out(actions, now)
+
+    def _carry_out(self, actions: list[object], now: int) -> None:
+        """Record the actions, save the state if any of them reaches the exchange, then carry them out."""
+        for a in actions:
+            if type(a) in (Decision, Alert, PositionClosed, Transition):
+                self._record(a)
+        if any(type(a) in _EXTERNAL for a in actions):
+            self._save(now)
+            crash_point("after_journal")
+        # Orders first: an exit must not wait for the subscription changes of the decision that caused it.
         for a in actions:
             if type(a) is PlaceOrder:
-                self._act(a, now)
+                self.executor.place(a)  # type: ignore[arg-type]
         for a in actions:
-            if type(a) is not PlaceOrder:
-                self._act(a, now)
-        self._flush_log()
-
-    def _act(self, a: object, now: int) -> None:
-        t = type(a)
-        if t is PlaceOrder:
-            self.executor.place(a)  # type: ignore[arg-type]
-            self._dirty.add(a.ticker)  # type: ignore[attr-defined]
-        elif t is ConfirmQuote:
-            self.executor.confirm(a.ticker)  # type: ignore[attr-defined]
-        elif t is LookupOrder:
-            self.executor.lookup(a.client_order_id, a.ticker)  # type: ignore[attr-defined]
-        elif t is Watch:
-            self.held = self.held | {a.ticker}  # type: ignore[attr-defined]
-            self.cache.set_held(self.held)
-            self._watch([a.ticker])  # type: ignore[attr-defined]
-            self._dirty.add(a.ticker)  # type: ignore[attr-defined]
-        elif t is Unwatch:
-            self.held = self.held - {a.ticker}  # type: ignore[attr-defined]
-            self.cache.set_held(self.held)
-            self._unwatch([a.ticker])  # type: ignore[attr-defined]
-            self._removed.add(a.ticker)  # type: ignore[attr-defined]
-            self._dirty.discard(a.ticker)  # type: ignore[attr-defined]
-        elif t is Transition:
-            self._dirty.add(a.ticker)  # type: ignore[attr-defined]
-            self._record(a)
-        elif t in (Decision, Alert, PositionClosed):
-            self._record(a)
+            t = type(a)
+            if t is ConfirmQuote:
+                self.executor.confirm(a.ticker)  # type: ignore[attr-defined]
+            elif t is LookupOrder:
+                self.executor.lookup(a.client_order_id, a.ticker, a.sent_ns)  # type: ignore[attr-defined]
+            elif t is Watch:
+                self.held = self.held | {a.ticker}  # type: ignore[attr-defined]
+                self.cache.set_held(self.held)
+                self._watch([a.ticker])  # type: ignore[attr-defined]
+            elif t is Unwatch:
+                self.held = self.held - {a.ticker}  # type: ignore[attr-defined]
+                self.cache.set_held(self.held)
+                self._unwatch([a.ticker])  # type: ignore[attr-defined]
 
     def _record(self, a: Any) -> None:
         self.recent.append(a)
         ns = getattr(a, "now_ns", 0) or getattr(a, "closed_ns", 0) or self._clock()
         if isinstance(a, Decision):
             self.decisions.append(a)
-            lvl = logging.WARNING if a.kind in ("exit_failed", "exit_rejected") else logging.INFO
-            if a.kind in (
-                "trigger",
-                "confirmed",
-                "not_confirmed",
-                "held_stale",
-                "exit_partial",
-                "exit_failed",
-                "exit_unknown",
-                "exit_resent",
-                "adopted",
-                "position_corrected",
-                "disarmed",
-                "protect",
-            ):
+            if a.kind in _LOGGED_DECISIONS:
+                lvl = logging.WARNING if a.kind in ("exit_failed", "exit_rejected", "rules_rejected") else logging.INFO
                 log.log(
                     lvl,
-                    "%s %s %s%s%s",
+                    "%s %s %s%s%s%s",
                     a.ticker,
                     a.kind,
                     a.trigger,
                     f" at {a.mark / 10_000:.4f}" if a.mark is not None else "",
                     f" (level {a.level / 10_000:.4f})" if a.level is not None else "",
+                    f": {a.detail}" if a.detail and a.kind in ("rules_rejected", "protect_refused") else "",
                 )
             entry = (ns, a.kind, a.ticker, a.position_id, f"{a.trigger} mark={a.mark} level={a.level} {a.detail}")
         elif isinstance(a, Alert):
@@ -257,28 +258,19 @@ class StopLossMonitorThread(threading.Thread):
             entry = (ns, f"alert:{a.level}", a.ticker, "", a.message)
         elif isinstance(a, PositionClosed):
             self.closed.append(a)
+            self._closed_batch.append(a)
             log.info("%s closed (%s): realized %.2f, fees %.2f", a.ticker, a.reason, a.realized / 1e6, a.fees / 1e6)
-            self.journal.record_closed(a.position_id, a.ticker, _asdict(a), a.closed_ns)
             entry = (ns, "closed", a.ticker, a.position_id, a.reason)
         else:
             entry = (ns, "transition", a.ticker, a.position_id, f"{a.old}->{a.new}: {a.reason}")
-        self._log_buffer.append(entry)
+        self._log.append(entry)
         if self._on_event is not None:
             try:
                 self._on_event(a)
             except Exception:
                 log.exception("event listener failed")
 
-    def _flush_log(self) -> None:
-        if not self._log_buffer:
-            return
-        entries, self._log_buffer = self._log_buffer, []
-        try:
-            self.journal.log(entries)
-        except Exception as exc:  # the journal being full must not stop exits; say it loudly
-            log.error("journal write failed: %s", exc)
-
-    # ------------------------------------------------------------------ sweep, persistence, snapshot
+    # ------------------------------------------------------------------ sweep, saving, snapshot
     def _sweep(self, now: int) -> None:
         self.sweeps += 1
         held = sorted(self.held)
@@ -287,39 +279,28 @@ class StopLossMonitorThread(threading.Thread):
             if stale:
                 self.executor.refresh_prices(stale, self.cache.update)
         self._feed(Tick(), now)
-        self._dirty.update(self.monitor.positions)  # trailing peaks move without actions: save them too
 
-    def _persist(self, now: int) -> None:
-        if not self._dirty and not self._removed:
+    def _save(self, now: int) -> None:
+        """Save everything changed since the last save in one transaction. A failure is loud and retried on the
+        next save (the changes are kept); exits still go out, so a full disk never stops protection."""
+        changes = self.monitor.changes()
+        if not changes and not self._log and not self._closed_batch and not self._fills:
             return
-        states = [s for t in self._dirty if (s := self.monitor.export_position(t)) is not None]
-        removed = [t for t in self._removed if t not in self.monitor.positions]
         try:
-            self.journal.save_positions(states, removed, now)
-            self.journal.set_meta("epochs", _json(self.monitor.epochs))
+            self.journal.save(changes, now, log=self._log, closed=self._closed_batch, fills=self._fills)
         except Exception as exc:
             log.error("journal write failed: %s", exc)
+            self.last_error = f"journal write failed: {exc}"
+            self.monitor.unsave(changes)
             return
-        self._dirty.clear()
-        self._removed.clear()
-
-    def _save_all(self, now: int) -> None:
-        self._dirty.update(self.monitor.positions)
-        self._persist(now)
+        self.saves += 1
+        self._log = []
+        self._closed_batch = []
+        self._fills = []
 
     def _publish(self, now: int) -> None:
         self.snapshot = self.monitor.snapshot(now)
         self._last_snapshot = now
 
 
-def _asdict(a: Any) -> dict[str, Any]:
-    return {f: getattr(a, f) for f in a.__struct_fields__}
-
-
-def _json(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, separators=(",", ":"))
-
-
-__all__ = ["Barrier", "FeedStatus", "StopLossMonitorThread"]
+__all__ = ["Barrier", "StopLossMonitorThread"]

@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kalshikit.core.actions import MarketInfo, Reconcile
-from kalshikit.core.events import Lifecycle, PositionUpdate
+from kalshikit.core.events import Lifecycle, MarketInfo, PositionUpdate, Reconcile
 from kalshikit.kalshi.models import Market
 from kalshikit.kalshi.rest import KalshiRest
 

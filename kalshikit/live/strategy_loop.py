@@ -1,9 +1,10 @@
 """The StrategyLoop thread: strategy cycles every ``STRATEGY_LOOP_INTERVAL``, reconciliation every
 ``RECONCILE_INTERVAL``, and subscription sync (the socket follows the markets the monitor holds).
 
-A strategy's intents become IOC (or resting, then cancelled) entry orders with deterministic client order ids;
-the monitor is told about each entry first, so its fills open a position with the intent's protection armed.
-Exceptions in a strategy are logged and counted; they never stop the loop or the exits.
+A strategy's intents become IOC (or resting, then cancelled) entry orders with client order ids that never repeat;
+each is submitted through the monitor (``SubmitEntry``), which tracks it, saves it with its state and only then
+sends it, so its fills open a position with the intent's protection armed. Exceptions in a strategy are logged and
+counted; they never stop the loop or the exits.
 """
 
 from __future__ import annotations
@@ -16,36 +17,33 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kalshikit.core.actions import PlaceOrder, TrackOrder
+from kalshikit.core.events import SubmitEntry
 from kalshikit.live.executor import OrderExecutor
 from kalshikit.live.reconcile import reconcile
 from kalshikit.strategy.base import OrderIntent, Strategy, StrategyContext
+from kalshikit.units import PRICE_SCALE
 
 log = logging.getLogger("kalshikit.strategy")
 NS_PER_S = 1_000_000_000
 
 
-def entry_order(intent: OrderIntent, salt: str, seq: int) -> PlaceOrder:
-    """The order for an intent: buying YES is a bid at the limit; buying NO is an ask at 1 - limit (YES price).
+def entry_order(intent: OrderIntent, salt: str, seq: int, protection: Any = None) -> SubmitEntry:
+    """The entry for an intent: buying YES is a bid at the limit; buying NO is an ask at 1 - limit (YES price).
     ``salt`` must differ between sessions (journal salt + a session nonce) so ids never repeat."""
     digest = hashlib.blake2b(f"{salt}|{intent.ticker}|{seq}".encode(), digest_size=6).hexdigest()
     coid = f"kk-{digest}-en{seq}"
     if intent.side == "yes":
         book_side, yes_price = "bid", intent.limit_price
     else:
-        book_side, yes_price = "ask", 10_000 - intent.limit_price
-    return PlaceOrder(
+        book_side, yes_price = "ask", PRICE_SCALE - intent.limit_price
+    return SubmitEntry(
         coid,
         intent.ticker,
-        book_side,
+        book_side,  # type: ignore[arg-type]
         yes_price,
         intent.count,
-        "",
-        "entry",
-        seq,  # type: ignore[arg-type]
         time_in_force=intent.time_in_force,
-        reduce_only=False,
-        purpose="entry",
+        protection=protection if protection is not None else intent.protection,
     )
 
 
@@ -63,6 +61,7 @@ class StrategyLoopThread(threading.Thread):
         reconcile_interval: float,
         id_salt: str,
         risk_check: Callable[[OrderIntent, StrategyContext], str | None] | None = None,
+        arm: Callable[[Any], Any] = lambda p: p,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         super().__init__(name="StrategyLoop", daemon=True)
@@ -76,6 +75,7 @@ class StrategyLoopThread(threading.Thread):
         self.reconcile_ns = int(reconcile_interval * NS_PER_S)
         self._salt = f"{id_salt}|{secrets.token_hex(4)}"
         self._risk_check = risk_check
+        self._arm = arm  # fills the settings into an intent's protection (stale policy, attempts, slippage)
         self._clock = clock_ns
         self._stop_event = threading.Event()
         self._kick = threading.Event()
@@ -165,16 +165,14 @@ class StrategyLoopThread(threading.Thread):
         log.info("entry %s %s x%.2f up to %.4f: %s", intent.ticker, intent.side, intent.count / 100,
                  intent.limit_price / 10_000, intent.reason)
         self._entry_seq += 1
-        self.entries_sent += 1
-        order = entry_order(intent, self._salt, self._entry_seq)
+        protection = self._arm(intent.protection) if intent.protection is not None else None
+        entry = entry_order(intent, self._salt, self._entry_seq, protection)
         if intent.time_in_force == "good_till_canceled":
             cancel_at = self._clock() + int(intent.rest_seconds * NS_PER_S)
-            self._resting.append((cancel_at, intent.ticker, order.client_order_id))
-        track = TrackOrder(
-            order.client_order_id, order.ticker, order.book_side, order.count, "entry", intent.protection
-        )
-        self.executor.enter(order, lambda: self.post(track))
+            self._resting.append((cancel_at, intent.ticker, entry.client_order_id))
         self._sync(self._held() | {intent.ticker})
+        self.entries_sent += 1  # counted before it can fill, so a reader never sees a position without its entry
+        self.post(entry)
 
     def _cancel_expired(self) -> None:
         """Cancel resting entries whose time is up (what filled meanwhile stays a position)."""

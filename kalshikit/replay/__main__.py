@@ -3,8 +3,10 @@
     python -m kalshikit.replay SOURCE... (--entries FILE | --policy first-two-sided[:yes|no[:COUNT]])
         [--stop-loss 0.10] [--take-profit 0.15] [--trailing 0.05] [--trailing-activation 0.03]
         [--trigger-source bid|last|mid] [--latency-ms N] [--results FILE] --out trades.csv [--html report.html]
+        [--candles pessimistic|optimistic]          (SOURCE a history dataset: python -m kalshikit.history)
     python -m kalshikit.replay sweep [SOURCE...] --grid backtest/example_sweep.toml
         [--executor dask://HOST:PORT] [--workers N] [--out DIR] [--html heatmap.html]
+        [--bootstrap 1000] [--ci 0.90] [--seed 0] [--walk-forward FOLDS [--rolling BLOCKS] [--select pnl|ci_low]]
 
 Prints the summary (replay) or the best settings (sweep). Bad input exits with code 2 and says what to fix.
 """
@@ -56,6 +58,23 @@ def _workers(text: str) -> int:
     return v
 
 
+def _positive(text: str) -> int:
+    v = _workers(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
+    return v
+
+
+def _level(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 0.90 for the 5th-95th percentiles)") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1 (e.g. 0.90 for the 5th-95th percentiles)")
+    return v
+
+
 def _policy(text: str) -> Any:
     """``first-two-sided[:yes|no[:COUNT]]`` (COUNT contracts, default 10)."""
     from kalshikit.replay.entries import FirstTwoSided
@@ -83,7 +102,7 @@ def _replay_parser() -> argparse.ArgumentParser:
         description="Replay recorded Kalshi data through the live stop-loss monitor and write the trades. "
         "Use 'python -m kalshikit.replay sweep --help' for parameter sweeps.",
     )
-    p.add_argument("sources", nargs="+", metavar="SOURCE", help="recordings, JSONL or Parquet files/folders")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="recordings, JSONL, Parquet or history datasets")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--entries", type=Path, help="CSV with ticker, entry_time, side, count[, entry_price]")
     who.add_argument("--policy", type=_policy, help="first-two-sided[:yes|no[:COUNT]]: enter every market once")
@@ -98,6 +117,11 @@ def _replay_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, help="also write an HTML report (equity, gaps, price paths)")
     p.add_argument("--workers", type=_workers, help="processes decoding large JSONL inputs (0: none)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--candles",
+        choices=("pessimistic", "optimistic"),
+        help="history datasets (1-minute candles): which extreme of each minute is shown (default pessimistic)",
+    )
     return p
 
 
@@ -113,6 +137,32 @@ def _sweep_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="directory for the results (default: the grid's [output] dir)")
     p.add_argument("--html", type=Path, help="also write a heatmap of P&L by stop × take-profit")
     p.add_argument("--top", type=_workers, default=10, help="how many of the best settings to print")
+    p.add_argument(
+        "--bootstrap",
+        type=_workers,
+        default=1000,
+        help="resamples of the markets for the P&L intervals (default 1000; 0: no intervals)",
+    )
+    p.add_argument("--ci", type=_level, default=0.90, help="interval level (default 0.90: 5th-95th percentiles)")
+    p.add_argument("--seed", type=_workers, default=0, help="bootstrap seed (default 0; same seed, same intervals)")
+    p.add_argument(
+        "--walk-forward",
+        type=_positive,
+        metavar="FOLDS",
+        help="choose a setting on earlier markets and "
+        "judge it on the next block, FOLDS times (markets ordered by when their outcome became final)",
+    )
+    p.add_argument(
+        "--rolling",
+        type=_positive,
+        metavar="BLOCKS",
+        help="with --walk-forward: choose on the last BLOCKS blocks only (default: all earlier blocks, anchored)",
+    )
+    p.add_argument(
+        "--select",
+        choices=("pnl", "ci_low"),
+        help="with --walk-forward: choose by P&L (default) or by the lower bound of its interval",
+    )
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="show a progress bar")
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -160,6 +210,7 @@ def run_replay(argv: list[str]) -> int:
             latency_ms=args.latency_ms,
             results=results,
             workers=args.workers,
+            candles=args.candles,
             **rules,
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +232,8 @@ def _print_summary(res: Any, out: Path, html: Path | None) -> None:
     s = res.summary
     st = res.stats
     print(f"replayed {st['ticks']:,} ticks of {st['markets_replayed']} market(s) in {st['seconds']:.2f} s")
+    print(f"data              {s['resolution']}")
+    print(f"fills             {s['fill_assumption']}")
     print(f"trades            {s['trades']}")
     print(f"net P&L           ${s['pnl']:,.2f} (fees ${s['fees']:,.2f})")
     print(f"win rate          {s['win_rate']:.1%}")
@@ -206,35 +259,116 @@ def run_sweep(argv: list[str]) -> int:
     args = _sweep_parser().parse_args(argv)
     from kalshikit.replay.sweep import load_sweep_file
 
+    if args.walk_forward is None and (args.rolling is not None or args.select is not None):
+        return _fail("--rolling and --select need --walk-forward FOLDS")
+    if args.select == "ci_low" and args.bootstrap == 0:
+        return _fail("--select ci_low chooses by the bootstrap interval: give --bootstrap N with N > 0")
+    wf = None
     try:
         spec = load_sweep_file(args.grid)
         sources = [Path(s) for s in args.sources] or spec.sources
         problem = _missing(sources, "source")
         if problem:
             return _fail(problem)
-        overrides: dict[str, Any] = {"progress": args.progress}
+        overrides: dict[str, Any] = {
+            "progress": args.progress,
+            "bootstrap": args.bootstrap,
+            "level": args.ci,
+            "seed": args.seed,
+        }
         if args.executor:
             overrides["executor"] = args.executor
         if args.workers is not None:
             overrides["workers"] = args.workers
         if args.out is not None:
             overrides["out_dir"] = args.out
+        if args.walk_forward is not None and str(overrides.get("executor", spec.executor) or "local") in (
+            "local",
+            "serial",
+        ):  # fail before the sweep runs when the data cannot make that many folds (data loaded once, reused)
+            from kalshikit.replay.sweep import load_data
+            from kalshikit.replay.walkforward import check_data_allows
+
+            check_data_allows(load_data(sources), args.walk_forward)
         res = spec.run(sources, **overrides)
+        if args.walk_forward is not None:
+            from kalshikit.replay.walkforward import walk_forward
+
+            wf = walk_forward(
+                res,
+                args.walk_forward,
+                rolling=args.rolling,
+                select=args.select or "pnl",
+                bootstrap=args.bootstrap,
+                level=args.ci,
+                seed=args.seed,
+            )
         if args.html:
-            from kalshikit.replay.report import save_html, sweep_heatmap
+            from kalshikit.replay.report import save_html, sweep_heatmap, walk_forward_section
 
             x, y = _axes(res.table, spec.grid)
-            save_html([sweep_heatmap(res, x=x, y=y), res.best(n=args.top)], args.html, title="kalshikit sweep")
+            items: list[Any] = [sweep_heatmap(res, x=x, y=y), res.best(n=args.top)]
+            items += walk_forward_section(wf) if wf is not None else []
+            save_html(items, args.html, title="kalshikit sweep")
     except KalshiKitError as exc:
         return _fail(str(exc))
     print(f"{len(res.table)} settings in {res.seconds:.1f} s ({res.executor})")
-    with_cols = [c for c in res.table.columns if c in spec.grid] + ["trades", "pnl", "win_rate", "max_drawdown"]
+    with_cols = [c for c in res.table.columns if c in spec.grid]
+    with_cols += ["markets", "trades", "pnl", "pnl_ci_low", "pnl_ci_high", "win_rate", "max_drawdown"]
     print(res.best(n=args.top)[with_cols].to_string(index=False))
+    if args.bootstrap:
+        print(
+            f"pnl_ci_low/high: {args.ci:.0%} interval of the total P&L, {args.bootstrap} resamples of the markets, "
+            f"seed {args.seed}"
+        )
     if res.csv_path:
         print(f"results written to {res.csv_path} and {res.parquet_path}")
+    if wf is not None:
+        _print_walk_forward(wf, len(res.table))
+        if res.csv_path:
+            from kalshikit.replay.sweep import save_table
+
+            csv, _ = save_table(wf.folds, res.csv_path.parent, f"{spec.path.stem}-walkforward")
+            print(f"walk-forward folds written to {csv}")
     if args.html:
-        print(f"heatmap written to {args.html}")
+        print(f"report written to {args.html}")
     return 0
+
+
+def _interval(mean: float, low: float, high: float) -> str:
+    if low != low:  # NaN: no bootstrap
+        return f"{mean:+.4f}"
+    return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+
+def _print_walk_forward(wf: Any, n_settings: int) -> None:
+    import pandas as pd
+
+    how = "anchored (all earlier blocks)" if wf.rolling is None else f"rolling (last {wf.rolling} block(s))"
+    rule = "highest P&L" if wf.select == "pnl" else "highest lower interval bound"
+    ci = f"{wf.level:.0%} bootstrap interval over markets ({wf.draws} draws, seed {wf.seed})" if wf.draws else "none"
+    print()
+    print(f"walk-forward: {len(wf.folds)} fold(s), {how}; markets ordered by when their outcome became final")
+    print(f"each fold chooses the {rule} on its training markets and is judged on the next block")
+    print(f"figures: mean net P&L per market ($); intervals: {ci}")
+    table = pd.DataFrame(
+        {
+            "fold": wf.folds["fold"],
+            "train": wf.folds["train_markets"],
+            "test": wf.folds["test_markets"],
+            "chosen": wf.folds["setting"].astype(str) + ": " + wf.folds["chosen"],
+            "in sample (train)": [_interval(*r) for r in wf.folds[["train_mean", "train_low", "train_high"]].values],
+            "out of sample (test)": [_interval(*r) for r in wf.folds[["test_mean", "test_low", "test_high"]].values],
+            "test rank": wf.folds["test_rank"].astype(str) + f"/{n_settings}",
+        }
+    )
+    print(table.to_string(index=False))
+    for r in wf.overall.itertuples(index=False):
+        who = r.chosen if pd.isna(r.setting) else f"setting {r.setting}: {r.chosen}"
+        print(
+            f"{r.what}: {r.markets} markets, {r.trades} trades, P&L ${r.pnl:,.2f}, "
+            f"mean {_interval(r.mean, r.low, r.high)} per market ({who})"
+        )
 
 
 def _axes(table: Any, grid: dict[str, Any]) -> tuple[str, str]:

@@ -15,6 +15,12 @@ market filter) and :class:`~kalshikit.recording.writer.RecordingWriter` (prefix 
 
 A ``created`` frame is sent once, when the market is created: start the capture before the tape (the simulator's
 ``tape_waits_for_subscriber``) or before the markets open, or the replay will know those markets by ticker only.
+
+Fees: given a REST client (``rest=``; :meth:`MarketCapture.on_simulator` makes one), ``stop()`` reads the series of
+every market seen (``GET /series/{series_ticker}``, once per series) and writes their fee fields to
+``series.json`` in the capture directory (:func:`kalshikit.replay.fees.write_series_file`); replays of the capture
+price each market's fills with its series' schedule from it. Series that could not be read are listed in
+:attr:`MarketCapture.series_problems` and priced by the replay's default.
 """
 
 from __future__ import annotations
@@ -27,9 +33,13 @@ from types import TracebackType
 from typing import Any
 
 from kalshikit.cache import PriceCache
+from kalshikit.core.fees import series_of
 from kalshikit.kalshi.auth import KalshiSigner
+from kalshikit.kalshi.rest import KalshiRest
+from kalshikit.kalshi.series_fees import SeriesFeeCache
 from kalshikit.kalshi.ws import KalshiWebSocket
 from kalshikit.recording.writer import RecordingWriter
+from kalshikit.replay.fees import write_series_file
 
 CHANNELS = ("market_lifecycle_v2", "ticker")
 
@@ -49,8 +59,13 @@ class MarketCapture:
         note: str = "",
         reconnect_delay: float = 0.5,
         silence_timeout: float = 30.0,
+        rest: KalshiRest | None = None,
     ) -> None:
         self.directory = Path(directory)
+        self.rest = rest
+        self.series_path: Path | None = None
+        self.series_problems: dict[str, str] = {}
+        self._lifecycle_tickers: set[str] = set()
         self.writer = RecordingWriter(
             self.directory,
             prefix=prefix,
@@ -76,12 +91,36 @@ class MarketCapture:
 
     @classmethod
     def on_simulator(cls, sim: Any, directory: str | os.PathLike[str], **kw: Any) -> MarketCapture:
-        """A capture of a :class:`~kalshikit.sim.Simulator` (signed with its demo key)."""
-        return cls(sim.ws_url, sim.signer(), directory, env="sim", **kw)
+        """A capture of a :class:`~kalshikit.sim.Simulator` (signed with its demo key; series fees read from its
+        REST API)."""
+        signer = sim.signer()
+        kw.setdefault("rest", KalshiRest(sim.rest_url, signer))
+        return cls(sim.ws_url, signer, directory, env="sim", **kw)
 
     def _sink(self, event: object) -> None:
+        ticker = getattr(event, "ticker", None)
         with self._lock:
             self.events += 1
+            if isinstance(ticker, str) and ticker:
+                self._lifecycle_tickers.add(ticker)
+
+    def write_series(self) -> Path | None:
+        """Read the series of every market seen so far and write their fee fields to ``series.json`` (see the module
+        docstring). Returns the file, or None without a REST client or a market."""
+        if self.rest is None:
+            return None
+        with self._lock:
+            tickers = set(self._lifecycle_tickers)
+        tickers |= set(self.ws.cache.snapshot())
+        names = sorted({series_of(t) for t in tickers})
+        if not names:
+            return None
+        cache = SeriesFeeCache(self.rest, retry_s=0.0)
+        for name in names:
+            cache.schedule(name)
+        self.series_problems = dict(cache.problems)
+        self.series_path = write_series_file(self.directory, cache.series().values())
+        return self.series_path
 
     def start(self, timeout: float = 10.0) -> MarketCapture:
         """Connect and subscribe; returns once the exchange confirmed both channels (raises TimeoutError if not)."""
@@ -99,10 +138,12 @@ class MarketCapture:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the socket, then flush and close the recording. Idempotent."""
+        """Close the socket, flush and close the recording, then write the series fee file. Idempotent."""
         if self.ws.is_alive():
             self.ws.stop(timeout)
         self.writer.close()
+        if self.series_path is None:
+            self.write_series()
 
     @property
     def paths(self) -> list[Path]:

@@ -18,7 +18,6 @@ from typing import Any
 import pandas as pd
 
 from kalshikit.core.events import Quote
-from kalshikit.core.fees import STANDARD_FEES, FeeSchedule
 from kalshikit.core.monitor import MonitorConfig
 from kalshikit.core.rules import Protection, protection
 from kalshikit.errors import ConfigError
@@ -26,10 +25,11 @@ from kalshikit.recording.reader import ReadReport
 from kalshikit.replay.dataset import ReplayData
 from kalshikit.replay.entries import Entry, FirstTwoSided, load_entries
 from kalshikit.replay.fastframes import FastFrameReader, feed_block, single_stream
+from kalshikit.replay.fees import FeesArg, resolve_fees
 from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketOutput, MarketReplay, TickArrays
 from kalshikit.replay.results import ReplayResult, build_result
-from kalshikit.replay.sources import frame_events, is_parquet, parquet_blocks
+from kalshikit.replay.sources import data_resolution, frame_events, is_parquet, parquet_blocks
 
 NS_PER_MS = 1_000_000
 
@@ -59,13 +59,14 @@ def replay(
     policy: FirstTwoSided | None = None,
     rules: Protection | Mapping[str, Any] | None = None,
     latency_ms: float = 0.0,
-    fees: FeeSchedule = STANDARD_FEES,
+    fees: FeesArg = None,
     unknown_size: int | None = None,
     results: Mapping[str, str | tuple[str, int | None]] | None = None,
     keep_decisions: bool = True,
     batch_rows: int = 1 << 18,
     workers: int | None = None,
     frame_by_frame: bool = False,
+    candles: str | None = None,
     **rule_args: Any,
 ) -> ReplayResult:
     """Replay ``sources`` with the rules given as ``rules`` (a Protection or a dict) or as keyword arguments of
@@ -78,6 +79,14 @@ def replay(
     inputs over a few MB; 0: decode in this process). ``frame_by_frame=True`` reads recordings/JSONL through the
     general merging reader one frame at a time instead (slower; the reference the fast path is tested against).
     Neither changes a decision.
+
+    ``fees``: fee schedules per series (:mod:`kalshikit.replay.fees`: one FeeSchedule for every market, or
+    ``{"KXMLBGAME": 0.5, ...}``; default: the recording's ``series.json``, else the standard schedule); the summary
+    states which schedule priced which series (``fee_schedules``).
+
+    A history dataset (``python -m kalshikit.history``: 1-minute candles) replays as quotes made from its candles
+    under ``candles="pessimistic"`` (default) or ``"optimistic"`` (:mod:`kalshikit.history.quotes`); every result
+    states its data's ``resolution`` and ``fill_assumption`` (``summary`` and ``settings``).
     """
     if rules is not None and rule_args:
         raise ConfigError("give the rules either as rules= or as keyword arguments, not both")
@@ -85,10 +94,18 @@ def replay(
     if entries is None and policy is None:
         raise ConfigError("give entries= (a CSV path or DataFrame) or policy= (e.g. FirstTwoSided())")
     entry_list = load_entries(entries) if entries is not None else []
-    fill = FillModel(latency_ns=int(latency_ms * NS_PER_MS), fees=fees, unknown_size=unknown_size)
-    settings = {"rules": prot, "latency_ms": latency_ms, "policy": policy, "entries": len(entry_list)}
     src = sources if isinstance(sources, ReplayData) else _expand(sources)
-    return run(
+    fee_table = resolve_fees(fees, () if isinstance(src, ReplayData) else src)
+    fill = FillModel(
+        latency_ns=int(latency_ms * NS_PER_MS),
+        fees=fee_table.default,
+        unknown_size=unknown_size,
+        series_fees=fee_table.by_series,
+    )
+    settings: dict[str, Any] = {"rules": prot, "latency_ms": latency_ms, "policy": policy, "entries": len(entry_list)}
+    src, stated = data_resolution(src, candles)  # history datasets become candle quotes; the result says how
+    settings.update(stated, candles=getattr(src, "candles", None))
+    result = run(
         src,
         prot,
         fill,
@@ -101,6 +118,9 @@ def replay(
         workers=workers,
         frame_by_frame=frame_by_frame,
     )
+    traded = [*result.trades.get("ticker", ()), *result.open_positions.get("ticker", ())]
+    result.settings["fees"] = result.summary["fee_schedules"] = fee_table.describe(traded)
+    return result
 
 
 def _results(results: Mapping[str, str | tuple[str, int | None]] | None) -> dict[str, tuple[str, int | None]]:

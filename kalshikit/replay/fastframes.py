@@ -46,8 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kalshikit.core.actions import MarketInfo
-from kalshikit.core.events import Lifecycle, Quote
+from kalshikit.core.events import Lifecycle, MarketInfo, Quote
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
 from kalshikit.recording.format import RawFrame, RecordingHeader, frame_exchange_ns
 from kalshikit.recording.lines import GZIP_MAGIC, _Cut, _gunzip, _plain, iter_lines

@@ -6,18 +6,21 @@
   order's limit, up to the displayed size. Liquidity taken stays taken until the next quote replaces the book.
 - Whatever is not filled is cancelled (IOC); the monitor re-issues the remainder on the following quotes, exactly
   as it does live.
-- Each fill pays Kalshi's taker fee (``FeeSchedule.taker``: 0.07 × C × P × (1 − P), rounded up to $0.0001).
+- Each fill pays Kalshi's taker fee (``FeeSchedule.taker``: 0.07 × multiplier × C × P × (1 − P), rounded up to
+  $0.0001) of the market's series: ``series_fees`` maps series tickers to their schedule (see
+  :mod:`kalshikit.replay.fees`); ``fees`` prices every other series.
 - A quote without a size (legacy frames) offers ``unknown_size`` (default: unlimited).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kalshikit.core.actions import PlaceOrder
 from kalshikit.core.book import OrderBook
 from kalshikit.core.events import Fill, OrderUpdate, Quote
-from kalshikit.core.fees import STANDARD_FEES, FeeSchedule
+from kalshikit.core.fees import STANDARD_FEES, FeeSchedule, series_of
 
 UNLIMITED = 10**12
 
@@ -27,10 +30,16 @@ class FillModel:
     latency_ns: int = 0
     fees: FeeSchedule = field(default_factory=lambda: STANDARD_FEES)
     unknown_size: int | None = None  # 1/100 contracts offered by a quote without a size; None = unlimited
+    series_fees: Mapping[str, FeeSchedule] = field(default_factory=dict)  # series ticker -> its schedule
 
     def __post_init__(self) -> None:
         if self.latency_ns < 0:
             raise ValueError(f"latency must be >= 0, got {self.latency_ns} ns")
+        object.__setattr__(self, "series_fees", dict(self.series_fees))
+
+    def fees_for(self, ticker: str) -> FeeSchedule:
+        """The fee schedule of ``ticker``'s series (``fees`` when ``series_fees`` does not list it)."""
+        return self.series_fees.get(series_of(ticker), self.fees) if self.series_fees else self.fees
 
     def book_for(self, quote: Quote) -> OrderBook:
         book = OrderBook(quote.ticker)
@@ -43,8 +52,9 @@ class FillModel:
         order_id = f"replay-{order.client_order_id}"
         fills: list[Fill] = []
         filled = value = fees = 0
+        schedule = self.fees_for(order.ticker)
         for k, (price, count) in enumerate(taken):
-            fee = self.fees.taker(price, count)
+            fee = schedule.taker(price, count)
             fills.append(
                 Fill(
                     f"{order_id}-{k}",

@@ -26,17 +26,11 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from kalshikit.core.actions import (
-    ConfirmQuote,
-    Decision,
-    MarketInfo,
-    PlaceOrder,
-    PositionClosed,
-    Protect,
-)
+from kalshikit.core.actions import ConfirmQuote, Decision, PlaceOrder, PositionClosed
 from kalshikit.core.book import OrderBook
-from kalshikit.core.events import Fill, Lifecycle, Quote, Tick
-from kalshikit.core.monitor import Monitor, MonitorConfig, mark_of
+from kalshikit.core.events import Fill, Lifecycle, MarketInfo, Protect, Quote, Tick
+from kalshikit.core.marks import mark_arrays, mark_of
+from kalshikit.core.monitor import Monitor, MonitorConfig
 from kalshikit.core.positions import yes_payout
 from kalshikit.core.rules import Protection
 from kalshikit.replay.entries import Entry, FirstTwoSided
@@ -45,8 +39,6 @@ from kalshikit.units import PRICE_SCALE
 
 INF = 1 << 62
 ONE = PRICE_SCALE
-_BIG = 1 << 40
-_NEG = -(1 << 40)
 
 
 class TickArrays(msgspec.Struct, frozen=True):
@@ -235,27 +227,12 @@ class MarketReplay:
             if i >= n:
                 break
 
-    @staticmethod
-    def _mark_arrays(t: TickArrays, side: str, source: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        if source == "bid":
-            if side == "yes":
-                m, ok = t.bid, t.bid >= 0
-            else:
-                m, ok = ONE - t.ask, t.ask >= 0
-        elif source == "last":
-            m, ok = (t.last if side == "yes" else ONE - t.last), t.last >= 0
-        else:
-            ok = (t.bid >= 0) & (t.ask >= 0)
-            s = t.bid + t.ask
-            m = s // 2 if side == "yes" else (2 * ONE - s) // 2
-        return np.where(ok, m, _BIG), np.where(ok, m, _NEG)
-
     def _first_out(self, t: TickArrays, marks: dict[tuple[str, str], Any], band: Any, i: int, stop: int) -> int:
         lo, hi, side, src = band
         key = (side, src)
         pair = marks.get(key)
         if pair is None:
-            pair = marks[key] = self._mark_arrays(t, side, src)
+            pair = marks[key] = mark_arrays(t.bid, t.ask, t.last, side, src)
         m_lo, m_hi = pair
         step = 32
         while i < stop:
@@ -392,7 +369,7 @@ class MarketReplay:
             own = ask
         yes_price = own if entry.side == "yes" else ONE - own
         self._entry_no += 1
-        fee = self.fill_model.fees.taker(yes_price, entry.count)
+        fee = self.fill_model.fees_for(self.ticker).taker(yes_price, entry.count)
         fill = Fill(
             f"entry-{self.ticker}-{self._entry_no}",
             f"entry-{self._entry_no}",
@@ -410,7 +387,7 @@ class MarketReplay:
             EntryRecord(self.ticker, pos.position_id if pos else "", entry.side, now, entry.count, own, fee)
         )
         if self.protection is not None and not self.protection.is_empty:
-            self._feed(Protect(self.ticker, self.protection), now)
+            self._feed(Protect(self.ticker, self.protection, allow_immediate=True), now)
 
     # ================================================================== end of data
     def finish(self, end_ns: int | None = None, result: tuple[str, int | None] | None = None) -> MarketOutput:

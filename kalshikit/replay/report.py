@@ -7,6 +7,8 @@
 - :func:`equity_figure`: cumulative net P&L by exit time and the drawdown below its running peak.
 - :func:`sweep_heatmap`: a sweep's P&L (or any figure) by stop × take-profit; other dimensions are selected with
   ``where=`` or aggregated (mean by default).
+- :func:`walk_forward_figure` / :func:`walk_forward_section`: per walk-forward fold, the chosen setting's mean P&L
+  per market in sample and out of sample with bootstrap intervals, beside the best in hindsight.
 - :func:`gap_table` / :func:`gap_figure`: per exit order, the trigger price, the first executable bid, the fill,
   the fee and the slippage.
 - :func:`save_html` writes figures (and tables) into one standalone HTML file; :func:`replay_report` makes the
@@ -34,6 +36,7 @@ from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketReplay
 from kalshikit.replay.results import ReplayResult, equity_curve
 from kalshikit.replay.sweep import SweepData, load_data
+from kalshikit.replay.walkforward import WalkForwardResult
 from kalshikit.units import PRICE_SCALE
 
 ONE = PRICE_SCALE
@@ -380,6 +383,107 @@ def _order(values: Iterable[Any]) -> list[Any]:
     )
 
 
+# ---------------------------------------------------------------------------- walk-forward
+def _error_bars(mean: pd.Series, low: pd.Series, high: pd.Series) -> dict[str, Any]:
+    return {"type": "data", "symmetric": False, "array": (high - mean).tolist(), "arrayminus": (mean - low).tolist()}
+
+
+def walk_forward_figure(wf: WalkForwardResult) -> go.Figure:
+    """Mean net P&L per market by fold: the chosen setting on the markets it was chosen on (in sample), on the
+    next block (out of sample), and the best setting in hindsight on that block; bars are the bootstrap intervals.
+    The last group pools every test block. A drop from in sample to out of sample is the optimism of choosing on
+    the same data; a wide bar means few markets or very uneven ones."""
+    f = wf.folds
+    o = wf.overall
+    x = [f"fold {n}" for n in f["fold"]] + ["all folds"]
+    custom = np.array([*f["chosen"], o["chosen"].iloc[0]], dtype=object)
+    hover = "%{x}<br>%{customdata}<br>mean %{y:.4f} $/market<extra>%{fullData.name}</extra>"
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=x[:-1],
+            y=f["train_mean"],
+            error_y=_error_bars(f["train_mean"], f["train_low"], f["train_high"]),
+            mode="markers",
+            name="chosen, in sample (train)",
+            marker={"size": 11, "color": "#1f77b4"},
+            customdata=custom[:-1],
+            hovertemplate=hover,
+        )
+    )
+    test_mean = pd.concat([f["test_mean"], o["mean"].iloc[:1]], ignore_index=True)
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=test_mean,
+            error_y=_error_bars(
+                test_mean,
+                pd.concat([f["test_low"], o["low"].iloc[:1]], ignore_index=True),
+                pd.concat([f["test_high"], o["high"].iloc[:1]], ignore_index=True),
+            ),
+            mode="markers",
+            name="chosen, out of sample (test)",
+            marker={"size": 11, "color": "#d62728", "symbol": "diamond"},
+            customdata=custom,
+            hovertemplate=hover,
+        )
+    )
+    hindsight = pd.concat([f["test_best_pnl"] / f["test_markets"], o["mean"].iloc[1:2]], ignore_index=True)
+    no_bar = pd.Series([np.nan] * len(f))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=hindsight,
+            error_y=_error_bars(  # an interval for the pooled row only
+                hindsight,
+                pd.concat([no_bar, o["low"].iloc[1:2]], ignore_index=True),
+                pd.concat([no_bar, o["high"].iloc[1:2]], ignore_index=True),
+            ),
+            mode="markers",
+            name="best in hindsight on the test block",
+            marker={"size": 9, "color": "#7f7f7f", "symbol": "x"},
+            hovertemplate="%{x}<br>mean %{y:.4f} $/market<extra>best in hindsight</extra>",
+        )
+    )
+    fig.add_hline(y=0, line={"color": "#999999", "width": 1})
+    how = "anchored" if wf.rolling is None else f"rolling {wf.rolling}"
+    ci = f"{wf.level:.0%} bootstrap intervals over markets" if wf.draws else "no intervals"
+    fig.update_layout(
+        title=f"Walk-forward ({len(f)} folds, {how}, select={wf.select}): mean P&L per market, {ci}",
+        xaxis_title="fold (test block)",
+        yaxis_title="net P&L per market ($)",
+        template="plotly_white",
+        hovermode="closest",
+        scattermode="group",  # the three figures of a fold side by side, not on top of each other
+    )
+    return fig
+
+
+WALK_FORWARD_COLUMNS = [
+    "fold",
+    "train_markets",
+    "test_markets",
+    "test_open_at_start",
+    "setting",
+    "chosen",
+    "train_trades",
+    "train_mean",
+    "train_low",
+    "train_high",
+    "test_trades",
+    "test_pnl",
+    "test_mean",
+    "test_low",
+    "test_high",
+    "test_rank",
+]
+
+
+def walk_forward_section(wf: WalkForwardResult) -> list[Any]:
+    """A heading, the figure, the folds and the overall result, for :func:`save_html`."""
+    return ["Walk-forward", walk_forward_figure(wf), wf.folds[WALK_FORWARD_COLUMNS], wf.overall]
+
+
 # ---------------------------------------------------------------------------- gaps
 GAP_COLUMNS = [
     "ticker",
@@ -504,13 +608,29 @@ def replay_report(
     *,
     max_markets: int = 6,
 ) -> Path:
-    """The usual report of a replay: summary, equity and drawdown, gap report (figure and table), and the price
-    path of up to ``max_markets`` traded markets (needs ``source``)."""
-    items: list[Any] = ["Summary", summary_table(result.summary), equity_figure(result), gap_figure(result)]
-    items += ["Trigger gaps", gap_table(result)]
+    """The usual report of a replay: the data's resolution and fill assumption, summary, equity and drawdown, gap
+    report (figure and table), and the price path of up to ``max_markets`` traded markets (needs ``source``)."""
+    data = pd.DataFrame(
+        [{"resolution": result.summary.get("resolution"), "fill assumption": result.summary.get("fill_assumption")}]
+    )
+    items: list[Any] = ["Data and fills", data, "Summary", summary_table(result.summary)]
+    items += [equity_figure(result), gap_figure(result), "Trigger gaps", gap_table(result)]
     if source is not None and len(result.trades):
         tickers = list(dict.fromkeys(result.trades["ticker"]))[:max_markets]
-        sd = source if isinstance(source, SweepData) else load_data(source)
+        sd = source if isinstance(source, SweepData) else _history_data(source, result) or load_data(source)
         for t in tickers:
             items.append(price_path(result, sd, t))
     return save_html(items, path, title="kalshikit replay report")
+
+
+def _history_data(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], result: ReplayResult
+) -> SweepData | None:
+    """A history dataset's candle quotes, made under the assumption the replay used (None for other sources)."""
+    from kalshikit.history.dataset import is_history_dataset
+    from kalshikit.history.quotes import replay_data
+
+    paths = [source] if isinstance(source, str | os.PathLike) else list(source)
+    if len(paths) != 1 or not is_history_dataset(paths[0]):
+        return None
+    return SweepData(replay_data(paths[0], result.settings.get("candles")), "parquet", (str(paths[0]),))

@@ -22,6 +22,12 @@ from kalshikit.replay.market import MarketOutput
 from kalshikit.units import PRICE_SCALE
 
 ONE = PRICE_SCALE
+# What a replay of recorded ticks states about its data (history datasets state their candle assumption instead).
+TICK_RESOLUTION = "tick: every recorded quote"
+TICK_FILLS = (
+    "exits fill at the displayed top of book when they arrive (after the latency), up to its size; the rest is "
+    "re-issued on the following quotes"
+)
 TRADE_COLUMNS = [
     "ticker",
     "side",
@@ -76,7 +82,7 @@ class ReplayResult:
         s = self.summary
         return (
             f"<ReplayResult trades={s['trades']} pnl=${s['pnl']:.2f} win_rate={s['win_rate']:.0%} "
-            f"max_dd=${s['max_drawdown']:.2f} ticks={self.stats.get('ticks')}>"
+            f"max_dd=${s['max_drawdown']:.2f} ticks={self.stats.get('ticks')} data={s.get('resolution')!r}>"
         )
 
 
@@ -205,7 +211,11 @@ def build_result(
         gap_frame = gap_frame.sort_values(["decided_ts", "ticker"], kind="stable", ignore_index=True)
     return ReplayResult(
         trades=trades,
-        summary=summarize(trades, gap_frame, pd.DataFrame(open_rows)),
+        summary=summarize(trades, gap_frame, pd.DataFrame(open_rows))
+        | {
+            "resolution": settings.get("resolution", TICK_RESOLUTION),
+            "fill_assumption": settings.get("fill_assumption", TICK_FILLS),
+        },
         decisions=pd.DataFrame(decisions).sort_values(["now_ns", "ticker"], kind="stable", ignore_index=True)
         if decisions
         else pd.DataFrame(decisions),

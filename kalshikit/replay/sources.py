@@ -4,6 +4,9 @@ blocks, grouped by market).
 
 Lifecycle ``created`` frames carry a market's price grid and close time; they are turned into the
 :class:`~kalshikit.core.actions.MarketInfo` the monitor needs to price exits on the right grid.
+
+History datasets (``python -m kalshikit.history``: 1-minute candles) become quotes by
+:mod:`kalshikit.history.quotes` under a stated assumption; :func:`data_resolution` says what every result states.
 """
 
 from __future__ import annotations
@@ -12,18 +15,20 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kalshikit.core.actions import MarketInfo
-from kalshikit.core.events import Lifecycle, Quote
+from kalshikit.core.events import Lifecycle, MarketInfo, Quote
 from kalshikit.core.grid import PriceGrid, PriceRange
-from kalshikit.errors import RecordingError
+from kalshikit.errors import ConfigError, RecordingError
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
 from kalshikit.recording.reader import ReadReport, read_frames
 from kalshikit.replay.market import TickArrays
 from kalshikit.units import NS_PER_S, parse_price
+
+if TYPE_CHECKING:
+    from kalshikit.replay.dataset import ReplayData
 
 
 def is_parquet(path: str | os.PathLike[str]) -> bool:
@@ -165,3 +170,43 @@ def parquet_blocks(
         tail.setdefault(ticker, []).append((0, ns, ev))
     if tail:
         yield {}, tail
+
+
+# ---------------------------------------------------------------------------- history datasets (1-minute candles)
+def data_resolution(
+    source: list[Path] | ReplayData, candles: str | None = None
+) -> tuple[list[Path] | ReplayData, dict[str, str]]:
+    """Turn history datasets (``python -m kalshikit.history``) among ``source`` into replay data of candle quotes
+    under the ``candles`` assumption (:mod:`kalshikit.history.quotes`), and say what every result must state:
+    ``{"resolution": ..., "fill_assumption": ...}`` (ticks, or 1-minute candles and how they were made quotes)."""
+    from kalshikit.history.dataset import is_history_dataset
+    from kalshikit.replay.dataset import ReplayData
+    from kalshikit.replay.results import TICK_FILLS, TICK_RESOLUTION
+
+    if isinstance(source, ReplayData):
+        if candles is not None and not hasattr(source, "candles"):
+            raise ConfigError("candles= applies to history datasets (python -m kalshikit.history), not to this data")
+        resolution = getattr(source, "resolution", TICK_RESOLUTION)
+        return source, {"resolution": resolution, "fill_assumption": getattr(source, "fill_assumption", TICK_FILLS)}
+    history = [p for p in source if p.is_dir() and is_history_dataset(p)]
+    if not history:
+        if candles is not None:
+            raise ConfigError(
+                f"candles={candles!r} applies to history datasets (python -m kalshikit.history); "
+                f"{', '.join(map(str, source))} is recorded data, replayed quote by quote"
+            )
+        return source, {"resolution": TICK_RESOLUTION, "fill_assumption": TICK_FILLS}
+    if len(history) != len(source):
+        raise ConfigError("replay history datasets or recordings in one run, not both (their resolutions differ)")
+    from kalshikit.history.quotes import replay_data
+
+    data = replay_data(history[0], candles)
+    for extra in history[1:]:
+        more = replay_data(extra, candles)
+        clash = set(more.markets) & set(data.markets)
+        if clash:
+            raise ConfigError(f"{extra} repeats market(s) of {history[0]}: {', '.join(sorted(clash)[:5])}")
+        data.markets.update(more.markets)
+        data.specials.update(more.specials)
+        data.ticks += more.ticks
+    return data, {"resolution": data.resolution, "fill_assumption": data.fill_assumption}

@@ -61,10 +61,9 @@ from typing import Any
 import msgspec
 import pandas as pd
 
-from kalshikit.core.actions import MarketInfo, PlaceOrder, TrackOrder
+from kalshikit.core.actions import PlaceOrder
 from kalshikit.core.book import OrderBook
-from kalshikit.core.events import Fill, Lifecycle, OrderUpdate, Quote, Tick
-from kalshikit.core.fees import STANDARD_FEES, FeeSchedule
+from kalshikit.core.events import Fill, Lifecycle, MarketInfo, OrderUpdate, Quote, Tick, TrackOrder
 from kalshikit.core.grid import PriceGrid
 from kalshikit.core.monitor import MonitorConfig
 from kalshikit.core.rules import Protection
@@ -73,6 +72,7 @@ from kalshikit.kalshi.messages import FrameDecoder, Malformed
 from kalshikit.kalshi.models import Market
 from kalshikit.recording.reader import ReadReport, read_frames, recording_files
 from kalshikit.replay.entries import Entry
+from kalshikit.replay.fees import FeesArg, resolve_fees
 from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import EntryRecord, MarketOutput, MarketReplay
 from kalshikit.replay.results import ReplayResult, build_result
@@ -507,6 +507,7 @@ class _Session:
             exchange_open=True,
             stale=stale,
             realized_today=self._realized_today(now),
+            fees={t: self.fill.fees_for(t) for t in (*markets, *quotes)},
         )
         row: dict[str, Any] = {
             "ns": now,
@@ -615,7 +616,7 @@ class _Session:
                 o.order.book_side,
                 price,
                 n,
-                fee=self.fill.fees.maker(price, n),
+                fee=self.fill.fees_for(ticker).maker(price, n),
                 is_taker=False,
                 client_order_id=o.order.client_order_id,
                 exchange_ns=now,
@@ -789,7 +790,7 @@ def replay_strategy(
     start_ns: int | None = None,
     bankroll: int = 1_000 * MONEY_SCALE,
     latency_ms: float = 0.0,
-    fees: FeeSchedule = STANDARD_FEES,
+    fees: FeesArg = None,
     unknown_size: int | None = None,
     stale_after_s: float | None = 60.0,
     results: Mapping[str, str | tuple[str, int | None]] | None = None,
@@ -804,6 +805,10 @@ def replay_strategy(
     lifecycle frame).
     ``bankroll``: micro-dollars at the start. ``latency_ms``: decision-to-book delay of entries and exits.
     ``results``: ticker -> result for markets whose settlement the recording lacks (as :func:`replay`).
+    ``fees``: fee schedules per series (:mod:`kalshikit.replay.fees`: a FeeSchedule for every market, or
+    ``{"KXMLBGAME": 0.5, ...}``; default: the recording's ``series.json``, else the standard schedule). They price
+    the fills, and the strategy and risk limits see them in ``ctx.fees``; the summary states them
+    (``fee_schedules``).
     """
     if not interval_s > 0:
         raise ConfigError(f"interval_s must be > 0 seconds, got {interval_s!r}")
@@ -824,8 +829,14 @@ def replay_strategy(
     else:
         given = [Path(odds)] if isinstance(odds, str | os.PathLike) else [Path(p) for p in odds]
         snapshots = read_odds(given, odds_report) if given else []
-    manager = risk if isinstance(risk, RiskManager) else RiskManager(risk or RiskLimits(), fees=fees)
-    fill = FillModel(latency_ns=int(latency_ms * NS_PER_MS), fees=fees, unknown_size=unknown_size)
+    fee_table = resolve_fees(fees, frame_files)
+    manager = risk if isinstance(risk, RiskManager) else RiskManager(risk or RiskLimits(), fees=fee_table.default)
+    fill = FillModel(
+        latency_ns=int(latency_ms * NS_PER_MS),
+        fees=fee_table.default,
+        unknown_size=unknown_size,
+        series_fees=fee_table.by_series,
+    )
     problems: list[tuple[str, int, str]] = []
     session = _Session(
         strategy,
@@ -884,7 +895,9 @@ def replay_strategy(
         "market_files": [str(p) for p in frame_files],
         "odds_snapshots": len(snapshots),
     }
+    settings["fees"] = fee_table.describe(session.markets)
     base = build_result(outputs, skipped, stats, settings, res, announced)
+    base.summary["fee_schedules"] = settings["fees"]
     return StrategyReplayResult(
         **{f: getattr(base, f) for f in base.__dataclass_fields__},
         entries=_entries_frame(session.rows),

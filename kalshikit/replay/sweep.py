@@ -19,6 +19,10 @@ workers fork, or on first use keyed by path, size and mtime), on a Dask cluster 
 a ``dask.distributed.Client``; each worker loads and caches the data from the path, which must be readable there),
 or serially (``executor="serial"``). The table is saved under ``backtest/results/`` as CSV and Parquet with a
 timestamped name.
+
+Each row also says on how many markets it rests (``markets``) and how sure its ``pnl`` is: a bootstrap interval over
+markets (``pnl_ci_low``, ``pnl_ci_high``). Every setting's P&L per market is kept (``SweepResult.per_market``), so a
+walk-forward selection (:mod:`kalshikit.replay.walkforward`) needs no replay of its own.
 """
 
 from __future__ import annotations
@@ -43,12 +47,15 @@ from kalshikit.core.fees import STANDARD_FEES, FeeSchedule
 from kalshikit.core.rules import Protection, protection
 from kalshikit.errors import ConfigError, RuleError
 from kalshikit.recording.reader import ReadReport, recording_files
+from kalshikit.replay.bootstrap import check_bootstrap, total_interval
 from kalshikit.replay.dataset import ReplayData
 from kalshikit.replay.engine import _results, _Session
 from kalshikit.replay.entries import Entry, FirstTwoSided, load_entries
 from kalshikit.replay.fastframes import FastFrameReader, feed_block, process_context, single_stream
+from kalshikit.replay.fees import FeesArg, resolve_fees
 from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketOutput, TickArrays
+from kalshikit.replay.permarket import MarketPnL, market_rows
 from kalshikit.replay.results import closed_figures
 from kalshikit.replay.sources import is_parquet
 from kalshikit.units import PRICE_SCALE
@@ -59,9 +66,13 @@ RULE_KEYS = tuple(inspect.signature(protection).parameters)
 GRID_KEYS = (*RULE_KEYS, "latency_ms")
 OFF = ("none", "off", "null", "")
 DEFAULT_OUT = Path("backtest") / "results"
+PER_MARKET = "_per_market"  # a row's per-market breakdown, taken off before the table is built
 SUMMARY_COLUMNS = (
+    "markets",
     "trades",
     "pnl",
+    "pnl_ci_low",
+    "pnl_ci_high",
     "fees",
     "win_rate",
     "average_pnl",
@@ -217,12 +228,18 @@ class Common:
     fixed: tuple[tuple[str, Any], ...] = ()
     fees: FeeSchedule = field(default_factory=lambda: STANDARD_FEES)
     unknown_size: int | None = None
+    series_fees: tuple[tuple[str, FeeSchedule], ...] = ()  # per-series schedules (kalshikit.replay.fees)
 
 
 def run_setting(sd: SweepData, setting: Mapping[str, Any], common: Common) -> dict[str, Any]:
     """Replay one setting and return its summary row (setting values + summary figures)."""
     prot, latency_ms = setting_rules(setting, dict(common.fixed))
-    fill = FillModel(latency_ns=int(latency_ms * NS_PER_MS), fees=common.fees, unknown_size=common.unknown_size)
+    fill = FillModel(
+        latency_ns=int(latency_ms * NS_PER_MS),
+        fees=common.fees,
+        unknown_size=common.unknown_size,
+        series_fees=dict(common.series_fees),
+    )
     results = dict(common.results)
     session = _Session(prot, fill, list(common.entries), common.policy, keep_decisions=False)
     data = sd.data
@@ -243,6 +260,7 @@ def run_setting(sd: SweepData, setting: Mapping[str, Any], common: Common) -> di
     }
     row = dict(setting)
     row.update(quick_summary(outputs, results, announced))
+    row[PER_MARKET] = market_rows(outputs, data)
     return row
 
 
@@ -321,6 +339,8 @@ class SweepResult:
     seconds: float = 0.0
     executor: str = ""
     ticks: int | None = None
+    per_market: MarketPnL | None = None  # every setting's P&L in every market (walk-forward, bootstrap)
+    fee_schedules: dict[str, str] = field(default_factory=dict)  # series -> the fee schedule that priced it
 
     def best(self, by: str = "pnl", n: int = 10) -> pd.DataFrame:
         return self.table.sort_values(by, ascending=False).head(n)
@@ -338,7 +358,7 @@ def sweep(
     policy: FirstTwoSided | None = None,
     results: Mapping[str, str | tuple[str, int | None]] | None = None,
     fixed: Mapping[str, Any] | None = None,
-    fees: FeeSchedule = STANDARD_FEES,
+    fees: FeesArg = None,
     unknown_size: int | None = None,
     executor: str | Executor | Any | None = None,
     workers: int | None = None,
@@ -346,6 +366,9 @@ def sweep(
     progress: bool | None = None,
     out_dir: str | os.PathLike[str] | None = DEFAULT_OUT,
     name: str = "sweep",
+    bootstrap: int = 1000,
+    level: float = 0.90,
+    seed: int = 0,
 ) -> SweepResult:
     """Replay ``sources`` once per setting of ``grid``; see the module docstring.
 
@@ -353,8 +376,14 @@ def sweep(
     (this process), "dask://HOST:PORT" (a Dask scheduler), a ``dask.distributed.Client`` or any
     ``concurrent.futures.Executor``. ``fixed``: rules applied to every setting (a setting's own keys win).
     ``progress``: a tqdm bar (default: on for 50 settings or more). ``out_dir=None`` does not save.
+
+    Rows also carry ``markets`` (markets where the setting opened a position) and ``pnl_ci_low`` /
+    ``pnl_ci_high``: the ``level`` interval of the total P&L over ``bootstrap`` resamples of the markets
+    (:mod:`kalshikit.replay.bootstrap`; seeded, NaN when ``bootstrap=0``). ``per_market`` of the result holds every
+    setting's P&L per market, for :func:`kalshikit.replay.walkforward.walk_forward`.
     """
     t0 = time.perf_counter()
+    check_bootstrap(bootstrap, level, seed)
     settings = expand_grid(grid)
     fixed = {k: _off(v) for k, v in (fixed or {}).items()}
     bad = [k for k in fixed if k not in GRID_KEYS]
@@ -365,22 +394,37 @@ def sweep(
     if entries is None and policy is None:
         raise ConfigError("give entries= (a CSV path or DataFrame) or policy= (e.g. FirstTwoSided())")
     files = _files([sources] if isinstance(sources, str | os.PathLike) else list(sources))
+    fee_table = resolve_fees(fees, files)
     common = Common(
         sources=tuple(map(str, files)),
         entries=tuple(load_entries(entries)) if entries is not None else (),
         policy=policy,
         results=tuple(_results(results).items()),
         fixed=tuple(fixed.items()),
-        fees=fees,
+        fees=fee_table.default,
         unknown_size=unknown_size,
+        series_fees=tuple(sorted(fee_table.by_series.items())),
     )
     show = progress if progress is not None else len(settings) >= 50
     rows, how = _execute(common, list(enumerate(settings)), executor, workers, chunk_size, show)
+    per_market = MarketPnL.from_rows({r["setting"]: r.pop(PER_MARKET) for r in rows})
+    _add_intervals(rows, per_market, bootstrap, level, seed)
     table = _table(rows, settings)
-    res = SweepResult(table, seconds=time.perf_counter() - t0, executor=how)
+    res = SweepResult(table, seconds=time.perf_counter() - t0, executor=how, per_market=per_market)
+    res.fee_schedules = fee_table.describe(per_market.tickers)
     if out_dir is not None:
         res.csv_path, res.parquet_path = save_table(table, out_dir, name)
     return res
+
+
+def _add_intervals(rows: list[dict[str, Any]], pm: MarketPnL, draws: int, level: float, seed: int) -> None:
+    """Set each row's ``markets`` and bootstrap interval of its total P&L (dollars; NaN without draws/markets)."""
+    bounds = total_interval(pm.pnl, draws, level, seed) if draws and pm.tickers else None
+    for r in rows:
+        i = pm.row(r["setting"])
+        r["markets"] = int(np.count_nonzero(pm.entries[i]))
+        r["pnl_ci_low"] = bounds[0][i] / 1e6 if bounds else float("nan")
+        r["pnl_ci_high"] = bounds[1][i] / 1e6 if bounds else float("nan")
 
 
 def _table(rows: list[dict[str, Any]], settings: list[dict[str, Any]]) -> pd.DataFrame:

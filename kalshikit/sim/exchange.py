@@ -39,6 +39,7 @@ from kalshikit.sim.model import (
     OrderRequest,
     PositionRecord,
     PublicTrade,
+    SeriesRecord,
     SettlementRecord,
     new_id,
     split_ticker,
@@ -109,13 +110,18 @@ class Exchange:
         unknown_size: int = 100 * 100,
         fees: FeeSchedule = STANDARD_FEES,
         listener: Listener | None = None,
+        accept_reused_ids: bool = False,
     ) -> None:
         self.clock = clock
+        # Kalshi documents a duplicate client_order_id as refused (409) only while the first order is open; with
+        # this on, an id whose order is closed (executed or canceled) is accepted again, as a new order.
+        self.accept_reused_ids = accept_reused_ids
         self.default_balance = default_balance
         self.unknown_size = unknown_size
         self.fees = fees
         self.listener: Listener = listener or NullListener()
         self.markets: dict[str, Market] = {}
+        self.series: dict[str, SeriesRecord] = {}
         self.accounts: dict[str, Account] = {}
         self.trades: deque[PublicTrade] = deque(maxlen=MAX_TRADES)
         self.exchange_active = True
@@ -153,6 +159,51 @@ class Exchange:
             total += mark * abs(rec.count)
         return total
 
+    # ================================================================== series and their fees
+    def add_series(
+        self,
+        ticker: str,
+        *,
+        fees: FeeSchedule | None = None,
+        title: str | None = None,
+        category: str | None = None,
+        frequency: str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> SeriesRecord:
+        """Create a series or update the given fields of an existing one. Its markets trade under ``fees`` (default:
+        the exchange's schedule) unless a market was given its own."""
+        if not ticker or "-" in ticker:
+            raise ValueError(f"series ticker {ticker!r} must be non-empty and contain no '-' (e.g. 'KXMLBGAME')")
+        now = self.clock()
+        s = self.series.get(ticker)
+        if s is None:
+            s = self.series[ticker] = SeriesRecord(ticker, fees or self.fees, title or f"Simulated series {ticker}")
+        elif fees is not None:
+            s.fees = fees
+        if title is not None:
+            s.title = title
+        if category is not None:
+            s.category = category
+        if frequency is not None:
+            s.frequency = frequency
+        if tags is not None:
+            s.tags = tuple(tags)
+        s.updated_ns = now
+        return s
+
+    def series_of(self, ticker: str) -> SeriesRecord:
+        s = self.series.get(ticker)
+        if s is None:
+            raise not_found(f"series {ticker!r} does not exist; list series with GET /series", "series_not_found")
+        return s
+
+    def fees_of(self, m: Market) -> FeeSchedule:
+        """The schedule a market's fills pay: its own if it was given one, else its series', else the default."""
+        if m.fees is not None:
+            return m.fees
+        s = self.series.get(m.series_ticker)
+        return s.fees if s is not None else self.fees
+
     # ================================================================== markets
     def market(self, ticker: str) -> Market:
         m = self.markets.get(ticker)
@@ -179,8 +230,11 @@ class Exchange:
         settlement_timer_seconds: int | None = None,
         fees: FeeSchedule | None = None,
         from_tape: bool = False,
+        mve_collection_ticker: str | None = None,
     ) -> Market:
-        """Create a market (or re-open a settled one under the same ticker, or update an existing one's metadata)."""
+        """Create a market (or re-open a settled one under the same ticker, or update an existing one's metadata).
+        ``fees``: this market's own schedule (default: its series'; a new series is created with the default).
+        ``mve_collection_ticker`` makes it a multivariate combo market."""
         now = self.clock()
         old = self.markets.get(ticker)
         if old is not None and not old.settled:
@@ -222,9 +276,12 @@ class Exchange:
             rules_secondary=rules_secondary or "",
             can_close_early=True if can_close_early is None else can_close_early,
             settlement_timer_seconds=300 if settlement_timer_seconds is None else settlement_timer_seconds,
-            fees=fees or self.fees,
+            fees=fees,
+            mve_collection_ticker=mve_collection_ticker or None,
             grid_from_tape=from_tape and grid is not None,
         )
+        if m.series_ticker not in self.series:
+            self.add_series(m.series_ticker)
         if status is None and opened > now:
             m.status = "initialized"
         self.markets[ticker] = m
@@ -629,7 +686,8 @@ class Exchange:
                 raise bad_request("expiration_time is only allowed with time_in_force=good_till_canceled")
             if req.expiration_ns <= now:
                 raise bad_request("expiration_time is in the past; give a future Unix time in seconds")
-        if req.client_order_id and req.client_order_id in acct.by_client_id:
+        prior = acct.by_client_id.get(req.client_order_id) if req.client_order_id else None
+        if prior is not None and not (self.accept_reused_ids and prior.status != "resting"):
             raise SimError(
                 409,
                 "order_already_exists",
@@ -643,7 +701,7 @@ class Exchange:
             count = min(count, closable)
         opening = max(0, count - closable)
         own = req.price if req.book_side == "bid" else ONE - req.price
-        needed = own * opening + m.fees.taker(req.price, count)
+        needed = own * opening + self.fees_of(m).taker(req.price, count)
         if needed > acct.available:
             raise SimError(
                 400,
@@ -753,7 +811,8 @@ class Exchange:
         rec = acct.position(m.ticker, m.event_ticker)
         closing = min(n, self._closable(rec, o.book_side))
         own = price if o.book_side == "bid" else ONE - price
-        fee = m.fees.taker(price, n) if is_taker else m.fees.maker(price, n)
+        fees = self.fees_of(m)
+        fee = fees.taker(price, n) if is_taker else fees.maker(price, n)
         acct.cash += -own * n + ONE * closing - fee
         acct.updated_ns = now
         rec.pos.apply(n if o.book_side == "bid" else -n, price, fee, now)

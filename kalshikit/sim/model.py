@@ -67,7 +67,8 @@ class Market:
     rules_secondary: str = ""
     can_close_early: bool = True
     settlement_timer_seconds: int = 300
-    fees: FeeSchedule = STANDARD_FEES
+    fees: FeeSchedule | None = None  # None: the series' schedule (Exchange.fees_of)
+    mve_collection_ticker: str | None = None  # set on multivariate (combo) markets
     updated_ns: int = 0
     result: str = ""
     settlement_value: int | None = None  # YES payout, price units
@@ -125,6 +126,19 @@ class Market:
     @property
     def settled(self) -> bool:
         return self.status == "finalized"
+
+
+@dataclass(eq=False)
+class SeriesRecord:
+    """One series: what ``GET /series/{series_ticker}`` shows, and the fee schedule its markets trade under."""
+
+    ticker: str
+    fees: FeeSchedule = STANDARD_FEES
+    title: str = ""
+    category: str = "Sports"
+    frequency: str = "custom"
+    tags: tuple[str, ...] = ()
+    updated_ns: int = 0
 
 
 @dataclass(eq=False)
@@ -318,6 +332,7 @@ __all__ = [
     "OrderRequest",
     "PositionRecord",
     "PublicTrade",
+    "SeriesRecord",
     "SettlementRecord",
     "new_id",
     "split_ticker",

@@ -25,6 +25,7 @@ from kalshikit.sim import shapes
 from kalshikit.sim.errors import SimError, bad_request, not_found
 from kalshikit.sim.exchange import Exchange
 from kalshikit.sim.faults import NEVER, Faults
+from kalshikit.sim.history_api import HistoryApi
 from kalshikit.sim.keys import AuthFailure, KeyRegistry
 from kalshikit.sim.model import STATUS_FILTERS, FillRecord, Order, PositionRecord
 from kalshikit.sim.order_requests import parse_amend_v2, parse_create_v1, parse_create_v2, parse_decrease
@@ -39,6 +40,7 @@ from kalshikit.sim.wire import (
     legacy_count,
     money_str,
     ms,
+    rfc3339,
 )
 from kalshikit.units import NS_PER_S
 
@@ -62,6 +64,7 @@ class OrderLogEntry:
     client_order_id: str = ""
     order_ids: list[str] = field(default_factory=list)
     status: int = 0  # HTTP status answered (0 while pending or when the reply was withheld)
+    held_before: int | None = None  # creates: the account's position in the market when the order arrived
 
 
 ORDER_LOG = web.RequestKey("order_log", OrderLogEntry)
@@ -157,17 +160,24 @@ class RestApi:
         self.limiter = limiter
         self.stopping = stopping
         self.order_log: deque[OrderLogEntry] = deque(maxlen=order_log_size)
+        # Called on the event loop with (entry, "received") before an order create is executed and (entry,
+        # "executed") after, before the reply is sent: crash tests kill the client at exactly those moments.
+        self.order_hook: Callable[[OrderLogEntry, str], None] | None = None
         self.requests_served = 0
+        self.history = HistoryApi(exchange, self._check_optional_auth)  # candlesticks; past markets' trades
 
     # ================================================================== app wiring
     def add_routes(self, app: web.Application) -> None:
         r = app.router
         p = REST_PATH
         r.add_get(p + "/exchange/status", self.exchange_status)
+        r.add_get(p + "/exchange/user_data_timestamp", self.user_data_timestamp)
         r.add_get(p + "/markets", self.markets)
         r.add_get(p + "/markets/trades", self.trades)
         r.add_get(p + "/markets/{ticker}", self.market)
         r.add_get(p + "/markets/{ticker}/orderbook", self.orderbook)
+        r.add_get(p + "/series", self.series_list)
+        r.add_get(p + "/series/{series_ticker}", self.series)
         r.add_get(p + "/portfolio/balance", self.balance)
         r.add_get(p + "/portfolio/positions", self.positions)
         r.add_get(p + "/portfolio/orders", self.orders)
@@ -183,6 +193,7 @@ class RestApi:
         r.add_post(p + "/portfolio/events/orders/{order_id}/decrease", self.decrease_v2)
         r.add_post(p + "/portfolio/orders", self.create_v1)
         r.add_delete(p + "/portfolio/orders/{order_id}", self.cancel_v1)
+        self.history.add_routes(app)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -252,6 +263,14 @@ class RestApi:
         self._check_optional_auth(request)
         return _json(shapes.exchange_status_json(self.ex.exchange_active, self.ex.trading_active))
 
+    async def user_data_timestamp(self, request: web.Request) -> web.StreamResponse:
+        self._account(request)
+        return _json({"as_of_time": rfc3339(self._as_of())})
+
+    def _as_of(self) -> int:
+        """The time up to which the portfolio endpoints are current (now, or now minus the REST-lag fault)."""
+        return self.ex.clock() - int(self.faults.rest_lag_s * 1e9)
+
     async def markets(self, request: web.Request) -> web.StreamResponse:
         self._check_optional_auth(request)
         q = request.query
@@ -267,6 +286,9 @@ class RestApi:
         events = _csv(q, "event_ticker")
         series = q.get("series_ticker") or None
         close_rng = _ts_range(q, "min_close_ts", "max_close_ts")
+        mve = q.get("mve_filter") or None
+        if mve is not None and mve not in ("only", "exclude"):
+            raise bad_request(f"mve_filter must be only or exclude, got {mve!r}")
         items = [
             m
             for m in self.ex.markets.values()
@@ -274,6 +296,7 @@ class RestApi:
             and (tickers is None or m.ticker in tickers)
             and (events is None or m.event_ticker in events)
             and (series is None or m.series_ticker == series)
+            and (mve is None or (mve == "only") == bool(m.mve_collection_ticker))
             and _in_range(m.close_ns, close_rng)
         ]
         page, cursor = _page(items, q)
@@ -291,6 +314,21 @@ class RestApi:
             raise bad_request(f"depth must be 0 (all levels) or 1..100, got {raw!r}")
         return _json(shapes.orderbook_json(m, int(raw)))
 
+    async def series(self, request: web.Request) -> web.StreamResponse:
+        self._check_optional_auth(request)
+        return _json({"series": shapes.series_json(self.ex.series_of(request.match_info["series_ticker"]))})
+
+    async def series_list(self, request: web.Request) -> web.StreamResponse:
+        self._check_optional_auth(request)
+        category = request.query.get("category") or None
+        tags = _csv(request.query, "tags")
+        items = [
+            s
+            for s in self.ex.series.values()
+            if (category is None or s.category == category) and (tags is None or tags & set(s.tags))
+        ]
+        return _json({"series": [shapes.series_json(s) for s in items]})
+
     async def trades(self, request: web.Request) -> web.StreamResponse:
         self._check_optional_auth(request)
         q = request.query
@@ -301,6 +339,7 @@ class RestApi:
         items = [
             t for t in reversed(self.ex.trades) if (ticker is None or t.ticker == ticker) and _in_range(t.ts_ns, rng)
         ]
+        items = self.history.with_recorded_trades(items, ticker, rng)
         page, cursor = _page(items, q)
         return _json({"trades": [shapes.trade_json(t) for t in page], "cursor": cursor})
 
@@ -355,6 +394,7 @@ class RestApi:
         if status is not None and status not in ("resting", "canceled", "executed"):
             raise bad_request(f"status must be resting, canceled or executed, got {status!r}")
         rng = _ts_range(q)
+        as_of = self._as_of()
         items = [
             o
             for o in reversed(list(acct.orders.values()))
@@ -362,6 +402,7 @@ class RestApi:
             and (events is None or self._event_of(o.ticker) in events)
             and (status is None or o.status == status)
             and _in_range(o.created_ns, rng)
+            and o.created_ns <= as_of
         ]
         page, cursor = _page(items, q)
         return _json({"orders": [shapes.order_json(o) for o in page], "cursor": cursor})
@@ -411,7 +452,12 @@ class RestApi:
 
     # ================================================================== order writes
     async def _reply_order_write(self, request: web.Request, resp: web.Response) -> web.StreamResponse:
-        """Apply the ``hang_orders`` fault: the order executed, but the reply is late or never comes."""
+        """Apply the ``hang_orders`` and ``fail_after_execute`` faults: the order executed, but the reply is late,
+        never comes, or is an error."""
+        failure = self.faults.take_failure_after_execute()
+        if failure is not None:
+            return _error(failure, _STATUS_CODES.get(failure, "internal_server_error"), "simulator fault: HTTP "
+                          f"{failure} after the order executed")
         delay = self.faults.take_order_hang()
         if delay is None:
             return resp
@@ -457,9 +503,25 @@ class RestApi:
         account = self._account(request)
         body = await self._body(request)
         self._log_order(request, body, [])
-        o, fills = self.ex.create_order(account, parse_create_v2(body))
+        req = parse_create_v2(body)
+        entry: OrderLogEntry | None = request.get(ORDER_LOG)
+        if entry is not None:
+            rec = self.ex.account(account).positions.get(req.ticker)
+            entry.held_before = rec.pos.count if rec is not None else 0
+            self._hook(entry, "received")
+        o, fills = self.ex.create_order(account, req)
         self._log_order(request, body, [o])
+        if entry is not None:
+            self._hook(entry, "executed")
         return await self._reply_order_write(request, _json(self._create_reply(o, fills), 201))
+
+    def _hook(self, entry: OrderLogEntry, phase: str) -> None:
+        hook = self.order_hook
+        if hook is not None:
+            try:
+                hook(entry, phase)
+            except Exception:  # a test's hook must not break the exchange
+                log.exception("order hook failed")
 
     async def create_v1(self, request: web.Request) -> web.StreamResponse:
         account = self._account(request)

@@ -104,6 +104,7 @@ class Simulator:
         tape_waits_for_subscriber: bool = False,
         odds: bool = False,
         odds_quota: int = 10_000,
+        accept_reused_ids: bool = False,
     ) -> None:
         if (key_id is None) != (public_key_pem is None):
             raise ValueError("give key_id and public_key_pem together (or neither, for a generated demo key)")
@@ -153,6 +154,7 @@ class Simulator:
             default_balance=balance_dollars * MONEY_SCALE,
             unknown_size=unknown_size,
             fees=fees if fees is not None else STANDARD_FEES,
+            accept_reused_ids=accept_reused_ids,
         )
         self.hub = WsHub(
             self.exchange,
@@ -407,8 +409,11 @@ class Simulator:
         yes_ask: int | None = None,
         yes_bid_size: int | None = None,
         yes_ask_size: int | None = None,
+        mve_collection_ticker: str | None = None,
     ) -> None:
-        """Create a market (active unless ``open_ns`` is in the future), optionally with a first quote."""
+        """Create a market (active unless ``open_ns`` is in the future), optionally with a first quote. Its fees are
+        its series' (:meth:`add_series`; a new series gets the simulator's default). ``mve_collection_ticker``
+        makes it a multivariate combo market (``GET /markets?mve_filter=exclude`` leaves it out)."""
         grid = PriceGrid.named(price_level_structure)
         if close_ns is None and close_in_s is not None:
             close_ns = time.time_ns() + int(close_in_s * NS_PER_S)
@@ -423,11 +428,34 @@ class Simulator:
                 close_ns=close_ns,
                 settlement_timer_seconds=settlement_timer_seconds,
                 from_tape=True,
+                mve_collection_ticker=mve_collection_ticker,
             )
             if yes_bid is not None or yes_ask is not None:
                 ex.apply_quote(Quote(ticker, yes_bid, yes_ask, yes_bid_size, yes_ask_size, source="sim"))
 
         self.call(do)
+
+    def add_series(
+        self,
+        series_ticker: str,
+        fee_type: str = "quadratic",
+        fee_multiplier: float | int | str = 1,
+        *,
+        flat_ppm: int | None = None,
+        title: str | None = None,
+        category: str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> FeeSchedule:
+        """Create or update a series with Kalshi's fee fields (``fee_multiplier`` parsed exactly: ``0.5``/``"0.5"``).
+        ``GET /series/{series_ticker}`` serves them and every fill in the series' markets pays that schedule.
+        ``flat_ppm``: the per-contract fee of a ``flat`` series. Returns the schedule."""
+        fees = FeeSchedule.from_wire(fee_type, fee_multiplier, flat_ppm=flat_ppm)
+        self.call(lambda ex: ex.add_series(series_ticker, fees=fees, title=title, category=category, tags=tags))
+        return fees
+
+    def series_fees(self, series_ticker: str) -> FeeSchedule:
+        """The fee schedule of a series (404-style SimError when it does not exist)."""
+        return self.call(lambda ex: ex.series_of(series_ticker).fees)
 
     def set_quote(
         self,
@@ -555,6 +583,14 @@ class Simulator:
                 "paused": feed.paused,
             }
         )
+
+    def set_order_hook(self, hook: Callable[[OrderLogEntry, str], None] | None) -> None:
+        """Call ``hook(entry, phase)`` on the simulator's loop when an order create arrives (``"received"``, before it
+        executes) and when it has executed (``"executed"``, before the reply goes out); None removes it. Crash tests
+        use it to kill a client at exactly those moments. ``entry.held_before`` is the position at arrival."""
+        if self.rest is None:
+            raise RuntimeError("start the simulator first")
+        self.rest.order_hook = hook
 
     def order_log(self) -> list[OrderLogEntry]:
         """Order-write requests received so far, oldest first, with receive times (perf_counter_ns, time_ns)."""

@@ -19,6 +19,7 @@ from kalshikit.sim.model import (
     Order,
     PositionRecord,
     PublicTrade,
+    SeriesRecord,
     SettlementRecord,
 )
 from kalshikit.sim.wire import (
@@ -92,7 +93,28 @@ def market_json(m: Market) -> dict[str, Any]:
         out["settlement_value_dollars"] = fmt_price(m.settlement_value)
     if m.settled_ns:
         out["settlement_ts"] = rfc3339(m.settled_ns)
+    if m.mve_collection_ticker:
+        out["mve_collection_ticker"] = m.mve_collection_ticker
     return out
+
+
+def series_json(s: SeriesRecord) -> dict[str, Any]:
+    """A ``Series`` object; ``fee_type``/``fee_multiplier`` are the schedule the series' markets are charged."""
+    return {
+        "ticker": s.ticker,
+        "title": s.title,
+        "category": s.category,
+        "frequency": s.frequency,
+        "tags": list(s.tags),
+        "settlement_sources": [{"name": "kalshikit simulator", "url": "https://localhost/"}],
+        "contract_url": f"https://localhost/contracts/{s.ticker}.pdf",
+        "contract_terms_url": f"https://localhost/contract_terms/{s.ticker}.pdf",
+        "additional_prohibitions": [],
+        "product_metadata": None,
+        **s.fees.to_wire(),
+        "last_updated_ts": rfc3339(s.updated_ns),
+        "exchange_index": 0,
+    }
 
 
 def order_json(o: Order) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from kalshikit.core.events import Quote, Side
+from kalshikit.core.fees import FeeSchedule
 
 
 class OrderIntent(msgspec.Struct, frozen=True):
@@ -35,7 +36,12 @@ class OrderIntent(msgspec.Struct, frozen=True):
 
 @dataclass(frozen=True)
 class StrategyContext:
-    """What a strategy sees on one cycle. Immutable; prices/counts/money are integers (see kalshikit.units)."""
+    """What a strategy sees on one cycle. Immutable; prices/counts/money are integers (see kalshikit.units).
+
+    ``fees``: ticker -> the :class:`~kalshikit.core.fees.FeeSchedule` of the market's series (Kalshi's
+    ``fee_type`` × ``fee_multiplier``; MLB series pay half the standard fee). :meth:`fee_schedule` looks one up
+    with a fallback for markets it does not cover.
+    """
 
     now_ns: int
     quotes: dict[str, Quote]
@@ -46,6 +52,11 @@ class StrategyContext:
     exchange_open: bool = True
     stale: frozenset[str] = frozenset()
     realized_today: int | None = None  # micro-dollars, net of fees, of positions closed today (None = unknown)
+    fees: dict[str, FeeSchedule] = field(default_factory=dict)  # ticker -> fee schedule of its series
+
+    def fee_schedule(self, ticker: str, default: FeeSchedule) -> FeeSchedule:
+        """The fee schedule of ``ticker``'s series, or ``default`` when this context does not know it."""
+        return self.fees.get(ticker, default)
 
 
 class Strategy(Protocol):

@@ -8,7 +8,9 @@
 3. matches sportsbook games to markets and builds a de-vigged consensus per matched market
    (:func:`match_consensus`, a pure function the strategy replay shares);
 4. refreshes the quotes of the matched markets with one REST listing every ``quotes_ttl_s`` (markets the socket does
-   not follow would otherwise carry the universe's old prices).
+   not follow would otherwise carry the universe's old prices);
+5. looks up each market's fee schedule by series (:class:`~kalshikit.kalshi.series_fees.SeriesFeeCache`: one
+   ``GET /series/{series_ticker}`` per series every ``fees_ttl_s``), for ``StrategyContext.fees``.
 
 A failure of either source is logged and kept in :attr:`CycleData.errors`; the last good universe and odds are used
 instead (odds carry ``fetched_ns``, so a strategy can ignore old ones). :meth:`DataGatherer.enrich` merges a cycle's
@@ -29,8 +31,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from kalshikit.core.events import Quote
+from kalshikit.core.fees import FeeSchedule, series_of
 from kalshikit.errors import ConfigError
 from kalshikit.kalshi.models import Market
+from kalshikit.kalshi.series_fees import SeriesFeeCache
 from kalshikit.strategy.base import StrategyContext
 from kalshikit.strategy.devig import AGGREGATES, METHODS, Aggregate, Consensus, Method, event_consensus
 from kalshikit.strategy.discovery import SPORT_SERIES, DiscoveryFilter, discover
@@ -51,7 +55,7 @@ class GatherConfig:
     the other discovery filters (its series/events are added to these). ``overrides``: the team-name table (dict or
     CSV path). ``regions``/``bookmakers``/``markets``: the odds request; ``method``/``how``/``weights``/``min_books``:
     the consensus. ``universe_ttl_s``: how often to re-discover; ``quotes_ttl_s``: how often to re-read the matched
-    markets' quotes."""
+    markets' quotes; ``fees_ttl_s``: how often to re-read a series' fee fields."""
 
     sports: tuple[str, ...] = ("basketball_nba",)
     series: tuple[str, ...] = ()
@@ -68,6 +72,7 @@ class GatherConfig:
     min_books: int = 1
     universe_ttl_s: float = 300.0
     quotes_ttl_s: float = 15.0
+    fees_ttl_s: float = 3_600.0
 
     def __post_init__(self) -> None:
         for name in ("sports", "series", "events", "regions", "bookmakers", "markets"):
@@ -85,7 +90,7 @@ class GatherConfig:
             problems.append(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.how not in AGGREGATES:
             problems.append(f"how must be one of {', '.join(AGGREGATES)}, got {self.how!r}")
-        if self.min_books < 1 or self.universe_ttl_s < 0 or self.quotes_ttl_s < 0:
+        if self.min_books < 1 or self.universe_ttl_s < 0 or self.quotes_ttl_s < 0 or self.fees_ttl_s < 0:
             problems.append("min_books must be >= 1 and the TTLs >= 0")
         if problems:
             raise ConfigError("invalid GatherConfig: " + "; ".join(problems))
@@ -140,7 +145,7 @@ def match_consensus(
 class CycleData:
     """One refresh: ``markets`` (the universe, matched ones with fresh quotes), ``odds`` (ticker -> Consensus for
     the market's YES outcome), ``quotes`` (REST quotes of the matched markets), the matches, the unmatched report,
-    the sportsbook games, and what went wrong."""
+    the sportsbook games, what went wrong, and ``fees`` (ticker -> the fee schedule of its series)."""
 
     now_ns: int
     markets: dict[str, Market]
@@ -152,10 +157,12 @@ class CycleData:
     errors: tuple[str, ...] = ()
     universe_ns: int = 0  # when the universe was last discovered
     odds_ns: dict[str, int] = field(default_factory=dict)  # sport -> when its odds were last received
+    fees: dict[str, FeeSchedule] = field(default_factory=dict)  # ticker -> fee schedule of its series
 
 
 class DataGatherer:
-    """See the module docstring. ``clock_ns`` is injectable (tests)."""
+    """See the module docstring. ``clock_ns`` is injectable (tests). ``fees``: the series fee cache (default: one
+    on ``rest`` with the config's ``fees_ttl_s``; pass your own to share it or to fix schedules by hand)."""
 
     def __init__(
         self,
@@ -164,12 +171,18 @@ class DataGatherer:
         config: GatherConfig | None = None,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
+        fees: SeriesFeeCache | None = None,
     ) -> None:
         self.rest = rest
         self.odds_client = odds
         self.config = config or GatherConfig()
         self.overrides = Overrides.load(self.config.overrides)
         self._clock = clock_ns
+        self.fees = (
+            fees
+            if fees is not None
+            else SeriesFeeCache(rest, ttl_s=self.config.fees_ttl_s, clock=lambda: clock_ns() / NS_PER_S)
+        )
         self._lock = threading.Lock()  # guards _last (read by the UI); refresh itself runs on one thread
         self._universe: dict[str, Market] = {}
         self._universe_ns = 0
@@ -237,6 +250,15 @@ class DataGatherer:
         markets = dict(self._universe)
         markets.update({t: m for t, m in self._fresh.items() if t in markets})
         quotes = {t: m.quote(self._fresh_ns) for t, m in self._fresh.items() if t in result.matches}
+        fees: dict[str, FeeSchedule] = {}
+        try:
+            fees = self.fees.for_markets(markets.values())
+        except Exception as exc:  # the strategy falls back to its own schedule; say so
+            errors.append(f"fees: {type(exc).__name__}: {exc}")
+            log.warning("could not look up the fee schedules of %d markets: %s", len(markets), exc)
+        fee_problems = dict(self.fees.problems)
+        for series in sorted({series_of(m.ticker, m.event_ticker) for m in markets.values()} & set(fee_problems)):
+            errors.append(fee_problems[series])
         data = CycleData(
             now_ns=now,
             markets=markets,
@@ -248,6 +270,7 @@ class DataGatherer:
             errors=tuple(errors),
             universe_ns=self._universe_ns,
             odds_ns={s: ns for s, (_, ns) in self._events.items()},
+            fees=fees,
         )
         with self._lock:
             self._last = data
@@ -257,8 +280,9 @@ class DataGatherer:
 
     @staticmethod
     def enrich(ctx: StrategyContext, data: CycleData, *, stale_after_s: float = 60.0) -> StrategyContext:
-        """``ctx`` with the cycle's markets and odds, and the REST quotes of markets the live cache lacks (marked
-        stale when older than ``stale_after_s``). Live quotes in ``ctx.quotes`` win over REST ones."""
+        """``ctx`` with the cycle's markets, odds and fee schedules, and the REST quotes of markets the live cache
+        lacks (marked stale when older than ``stale_after_s``). Live quotes in ``ctx.quotes`` win over REST ones;
+        schedules already in ``ctx.fees`` win over the cycle's."""
         quotes = dict(data.quotes)
         quotes.update(ctx.quotes)
         stale = set(ctx.stale)
@@ -266,7 +290,12 @@ class DataGatherer:
             if t not in ctx.quotes and ctx.now_ns - q.recv_ns > stale_after_s * NS_PER_S:
                 stale.add(t)
         return dataclasses.replace(
-            ctx, markets=dict(data.markets), odds=dict(data.odds), quotes=quotes, stale=frozenset(stale)
+            ctx,
+            markets=dict(data.markets),
+            odds=dict(data.odds),
+            quotes=quotes,
+            stale=frozenset(stale),
+            fees={**data.fees, **ctx.fees},
         )
 
 

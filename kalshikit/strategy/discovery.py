@@ -6,8 +6,13 @@ pass a :class:`DiscoveryFilter`: open, closing within a window, enough volume an
 than a maximum. The close-time window is applied here rather than sent to Kalshi, because Kalshi only accepts close
 filters together with some statuses. Every market left out gets a reason in :attr:`Discovery.rejected`.
 
+Multivariate combo markets (MVE, ``KXMVE...`` tickers) are left out unless asked for: every listing sends
+``mve_filter=exclude`` (``combos="include"`` sends none, ``combos="only"`` sends ``mve_filter=only``), and a combo the
+exchange returns anyway is rejected with its reason. ``status`` takes only the API's market filter words
+(:data:`STATUS_FILTERS`); anything else is refused with an error naming them.
+
 Categories are resolved to series tickers through :data:`CATEGORY_SERIES` (Kalshi's sports game series; edit or
-pass your own table: the kit's REST client has no ``/series`` call yet). :data:`SPORT_SERIES` maps The Odds API's
+pass your own table). :data:`SPORT_SERIES` maps The Odds API's
 sport keys to the same series, so an odds sport finds its Kalshi markets.
 """
 
@@ -53,7 +58,10 @@ SPORT_SERIES: dict[str, tuple[str, ...]] = {
 }
 
 _OPEN = frozenset({"active", "open"})  # object status of an open market (current, and older responses)
+# GET /markets status filter words: unopened|open|closed|settled (W334), and paused (OAS 3.13; protocol note 3.2).
 STATUS_FILTERS: tuple[str, ...] = ("open", "unopened", "closed", "settled", "paused")
+# combos= -> the mve_filter sent with every listing (None: no filter, combos and plain markets alike).
+COMBOS: dict[str, str | None] = {"exclude": "exclude", "include": None, "only": "only"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,10 @@ class DiscoveryFilter:
     """Which markets to look at and which to keep. Units are the kit's: counts in 1/100 contract, prices in $0.0001.
 
     - ``series`` / ``events`` / ``categories`` / ``tickers``: where to look (nothing = every market of ``status``);
-    - ``status``: Kalshi's filter word (``open`` keeps markets whose status is active);
+    - ``status``: Kalshi's filter word, one of :data:`STATUS_FILTERS` (``open`` keeps markets whose status is
+      active);
+    - ``combos``: multivariate combo markets: ``exclude`` (default: ``mve_filter=exclude`` is sent), ``include`` or
+      ``only``;
     - ``closing_within_s``: keep markets closing within this many seconds from now; ``min_time_left_s``: and not
       sooner than this (``None`` = no bound);
     - ``min_volume`` / ``min_open_interest``: in 1/100 contract (``10_000`` = 100 contracts); a market that does not
@@ -81,6 +92,7 @@ class DiscoveryFilter:
     min_open_interest: int = 0
     max_spread: int | None = None
     two_sided: bool = False
+    combos: str = "exclude"
 
     def __post_init__(self) -> None:
         for name in ("series", "events", "categories", "tickers"):
@@ -91,7 +103,11 @@ class DiscoveryFilter:
                 object.__setattr__(self, name, tuple(value))
         problems = []
         if self.status not in STATUS_FILTERS:
-            problems.append(f"status must be one of {', '.join(STATUS_FILTERS)}, got {self.status!r}")
+            problems.append(
+                f"status must be one of Kalshi's market filters {', '.join(STATUS_FILTERS)}, got {self.status!r}"
+            )
+        if self.combos not in COMBOS:
+            problems.append(f"combos must be one of {', '.join(COMBOS)}, got {self.combos!r}")
         for name in ("closing_within_s", "min_time_left_s"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
@@ -145,10 +161,19 @@ def series_for(
     return out
 
 
+def is_combo(m: Market) -> bool:
+    """True for a multivariate combo market (it names its MVE collection, or has a ``KXMVE`` ticker)."""
+    return bool(getattr(m, "mve_collection_ticker", "")) or m.ticker.startswith("KXMVE")
+
+
 def rejection(m: Market, flt: DiscoveryFilter, now_ns: int) -> str | None:
     """Why ``m`` fails ``flt`` (None when it passes)."""
     if flt.status == "open" and m.status and m.status not in _OPEN:
         return f"status {m.status!r} is not open"
+    if flt.combos == "exclude" and is_combo(m):
+        return "a multivariate combo market (combos='exclude')"
+    if flt.combos == "only" and not is_combo(m):
+        return "not a multivariate combo market (combos='only')"
     if flt.closing_within_s is not None or flt.min_time_left_s is not None:
         if m.close_ns is None:
             return "no close time"
@@ -193,6 +218,7 @@ def discover(
         if s not in series:
             series.append(s)
     status = f.status
+    mve = COMBOS[f.combos]
     found: dict[str, Market] = {}
     queries = 0
 
@@ -203,16 +229,16 @@ def discover(
     if f.tickers:
         tickers = list(dict.fromkeys(f.tickers))
         for i in range(0, len(tickers), 100):
-            take(rest.markets(tickers=tickers[i : i + 100], page_size=page_size))
+            take(rest.markets(tickers=tickers[i : i + 100], mve_filter=mve, page_size=page_size))
             queries += 1
     for s in series:
-        take(rest.markets(status=status, series_ticker=s, page_size=page_size))
+        take(rest.markets(status=status, series_ticker=s, mve_filter=mve, page_size=page_size))
         queries += 1
     for e in f.events:
-        take(rest.markets(status=status, event_ticker=e, page_size=page_size))
+        take(rest.markets(status=status, event_ticker=e, mve_filter=mve, page_size=page_size))
         queries += 1
     if not (f.tickers or series or f.events):
-        take(rest.markets(status=status, page_size=page_size))
+        take(rest.markets(status=status, mve_filter=mve, page_size=page_size))
         queries += 1
     return _keep(found.values(), f, now, queries)
 
@@ -272,11 +298,13 @@ def select(
 
 __all__ = [
     "CATEGORY_SERIES",
+    "COMBOS",
     "SPORT_SERIES",
     "STATUS_FILTERS",
     "Discovery",
     "DiscoveryFilter",
     "discover",
+    "is_combo",
     "rejection",
     "select",
     "series_for",

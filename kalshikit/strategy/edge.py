@@ -2,12 +2,13 @@
 
 For each market with a consensus in ``ctx.odds`` it compares the fair probability of each side (YES: the
 consensus ``p``; NO: ``1 − p``) with what buying that side now costs: the side's ask (YES ask, or 1 − YES bid for NO)
-plus Kalshi's taker fee (:mod:`kalshikit.core.fees`). It buys when ``fair − (ask + fee per contract)`` is at least
-``min_edge``, sized by fractional Kelly: for a contract costing ``c`` (fee included) that pays $1 with probability
-``p``, the Kelly fraction of the bankroll is ``(p − c) / (1 − c)``; the strategy stakes ``kelly_fraction`` of that,
-capped by ``max_contracts``, by ``max_cost_per_market`` (including what is already held there) and by the size
-shown at the ask. Each intent carries a protective :class:`~kalshikit.core.rules.Protection` (adapted when a level
-would fall outside $0–$1 for its entry price) and a ``reason`` a person can read.
+plus Kalshi's taker fee for the market's series (``ctx.fees``; :mod:`kalshikit.core.fees`). It buys when
+``fair − (ask + fee per contract)`` is at least ``min_edge``, sized by fractional Kelly: for a contract costing ``c``
+(fee included) that pays $1 with probability ``p``, the Kelly fraction of the bankroll is ``(p − c) / (1 − c)``; the
+strategy stakes ``kelly_fraction`` of that, capped by ``max_contracts``, by ``max_cost_per_market`` (including what
+is already held there) and by the size shown at the ask. Each intent carries a protective
+:class:`~kalshikit.core.rules.Protection` (adapted when a level would fall outside $0–$1 for its entry price) and a
+``reason`` a person can read.
 
 It is a pure function of the :class:`~kalshikit.strategy.base.StrategyContext`: no clock, no I/O. Risk limits are
 not its business (see :mod:`kalshikit.strategy.risk`), but it skips stale prices and closed markets anyway.
@@ -23,7 +24,7 @@ from typing import Any, Literal
 from kalshikit.core.events import Side
 from kalshikit.core.fees import STANDARD_FEES, FeeSchedule
 from kalshikit.core.rules import Protection, protection
-from kalshikit.errors import ConfigError, RuleError
+from kalshikit.errors import ConfigError
 from kalshikit.strategy.base import OrderIntent, StrategyContext
 from kalshikit.strategy.devig import Consensus
 from kalshikit.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
@@ -38,37 +39,21 @@ def default_protection() -> Protection:
 
 
 def fit_protection(p: Protection | None, entry: int) -> tuple[Protection | None, str]:
-    """``p`` made valid for an entry at ``entry``: a stop, take-profit or break-even rule that would resolve outside
-    $0–$1 is dropped (a 10-cent stop cannot sit below a 5-cent entry). Returns it and a note of what was dropped."""
+    """``p`` made valid for an entry at ``entry``: a rule that cannot apply there (a 10-cent stop below a 5-cent
+    entry, a take-profit beyond $1) is dropped. Returns it and a note of what was dropped."""
     if p is None:
         return None, ""
-    dropped: list[str] = []
-    for attr in ("stop_loss", "take_profit", "break_even"):
-        if getattr(p, attr) is None:
-            continue
-        alone = dataclasses.replace(
-            p,
-            stop_loss=p.stop_loss if attr == "stop_loss" else None,
-            take_profit=p.take_profit if attr == "take_profit" else None,
-            break_even=p.break_even if attr == "break_even" else None,
-        )
-        try:
-            alone.resolve(entry)
-        except RuleError:
-            p = dataclasses.replace(
-                p,
-                stop_loss=None if attr == "stop_loss" else p.stop_loss,
-                take_profit=None if attr == "take_profit" else p.take_profit,
-                break_even=None if attr == "break_even" else p.break_even,
-            )
-            dropped.append(attr.replace("_", "-"))
-    try:
-        p.resolve(entry)
-    except RuleError:  # each rule fits alone but not together (stop above take-profit)
-        p = dataclasses.replace(p, take_profit=None)
-        dropped.append("take-profit")
-    note = f"{', '.join(dropped)} dropped: outside $0..$1 for an entry at {entry / ONE:.4f}" if dropped else ""
-    return p, note
+    levels = p.resolve(entry)
+    drop = [rule for rule, _ in levels.rejected]
+    if p.take_profit is not None and levels.take_profit is None and "take_profit" not in drop:
+        drop.append("take_profit")  # beyond $1: nothing to take
+    attrs = {"stop_loss": "stop_loss", "take_profit": "take_profit", "break_even": "break_even",
+             "trailing_stop": "trailing"}
+    changes = {attrs[rule]: None for rule in drop if rule in attrs}
+    if not changes:
+        return p, ""
+    names = ", ".join(dict.fromkeys(r.replace("_stop", "").replace("_", "-") for r in drop))
+    return dataclasses.replace(p, **changes), f"{names} dropped: outside $0..$1 for an entry at {entry / ONE:.4f}"
 
 
 @dataclass(frozen=True)
@@ -114,6 +99,8 @@ class EdgeStrategy:
     ``price_range``: only buy a side priced within it (fees and noise dominate near $0 and $1).
     ``trade_in_play``: also trade after the game started (sportsbook odds move fast then; off by default).
     ``whole_contracts``: round sizes down to whole contracts. ``allow_add``: buy more where a position is held.
+    ``fees``: the schedule of markets whose series schedule is not in ``ctx.fees`` (the live gatherer and the strategy
+    replay fill ``ctx.fees`` from each market's series).
     """
 
     name: str = "edge"
@@ -243,7 +230,8 @@ class EdgeStrategy:
     ) -> EdgeDecision:
         fair_f = prob * ONE
         fair = math.floor(fair_f + 0.5)
-        fee_one = self.fees.taker(ask, COUNT_SCALE)  # micro-dollars for one contract
+        fees = ctx.fee_schedule(ticker, self.fees)
+        fee_one = fees.taker(ask, COUNT_SCALE)  # micro-dollars for one contract
         eff = ask + fee_one / COUNT_SCALE  # price units per contract, fee included
         edge_one = fair_f - eff
 
@@ -284,12 +272,13 @@ class EdgeStrategy:
                 f"{label}: edge {edge_one / ONE:.4f} but the size rounds to 0 "
                 f"(stake ${max(stake, 0) / MONEY_SCALE:.2f}, capped by {capped_by})"
             )
-        fee = self.fees.taker(ask, count)
+        fee = fees.taker(ask, count)
         edge = math.floor((fair_f * count - ask * count - fee) / count)  # price units per contract, exact fee
         prot, note = fit_protection(self.protection, ask)
         books = f"{odds.books} books" if odds.books is not None else "given probability"
         reason = (
-            f"buy {count / COUNT_SCALE:g} {label} @ {ask / ONE:.4f} (fee ${fee / MONEY_SCALE:.4f}): fair "
+            f"buy {count / COUNT_SCALE:g} {label} @ {ask / ONE:.4f} (fee ${fee / MONEY_SCALE:.4f}, "
+            f"{fees.describe()}): fair "
             f"{fair / ONE:.4f} from {books} (sd {odds.dispersion:.3f}), edge {edge / ONE:.4f}/contract >= "
             f"{self.min_edge / ONE:.4f}; Kelly {kelly:.1%} × {self.kelly_fraction:g} of ${bankroll / MONEY_SCALE:,.2f}"
             f" (capped by {capped_by})"

@@ -10,9 +10,10 @@
   cost over its limit.
 
 Exposure is money at risk: held contracts × their entry price, plus, for an intent, count × limit price + the taker
-fee. What the manager has allowed in the current cycle (one ``StrategyContext``, recognised by its ``now_ns``) counts
-as held, so two intents of one cycle cannot together breach a limit. Today's P&L = ``ctx.realized_today`` (or what
-was reported with :meth:`RiskManager.record_closed`) + the realized P&L net of fees and the unrealized P&L of the
+fee of the market's series (``ctx.fees``; the manager's ``fees`` for markets the context has no schedule for). What
+the manager has allowed in the current cycle (one ``StrategyContext``, recognised by its ``now_ns``) counts as held,
+so two intents of one cycle cannot together breach a limit. Today's P&L = ``ctx.realized_today`` (or what was
+reported with :meth:`RiskManager.record_closed`) + the realized P&L net of fees and the unrealized P&L of the
 positions still open. Money is integer micro-dollars (:data:`kalshikit.units.MONEY_SCALE` = $1).
 """
 
@@ -192,7 +193,8 @@ class RiskManager:
                 )
                 return self._halt
 
-        cost = intent.limit_price * intent.count + self.fees.taker(intent.limit_price, intent.count)
+        fees = ctx.fee_schedule(intent.ticker, self.fees)
+        cost = intent.limit_price * intent.count + fees.taker(intent.limit_price, intent.count)
         if lim.max_order_cost is not None and cost > lim.max_order_cost:
             return f"order cost {_usd(cost)} > max_order_cost {_usd(lim.max_order_cost)}"
 

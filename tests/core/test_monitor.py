@@ -11,29 +11,40 @@ import pytest
 
 from kalshikit.core.actions import (
     Alert,
-    ConfirmFailed,
     ConfirmQuote,
     Decision,
-    Flatten,
     LookupOrder,
+    PlaceOrder,
+    PositionClosed,
+    Transition,
+    Unwatch,
+    Watch,
+)
+from kalshikit.core.events import (
+    ConfirmFailed,
+    FeedStatus,
+    Fill,
+    Flatten,
+    Lifecycle,
     MarketInfo,
     OrderNotFound,
     OrderRejected,
     OrderUnknown,
-    PlaceOrder,
-    PositionClosed,
+    OrderUpdate,
+    PositionUpdate,
     Protect,
+    Quote,
+    Reconcile,
     SetPaused,
+    Tick,
     TrackOrder,
-    Transition,
+    Trade,
     Unprotect,
-    Unwatch,
-    Watch,
 )
-from kalshikit.core.events import FeedStatus, Fill, Lifecycle, OrderUpdate, PositionUpdate, Quote, Tick, Trade
 from kalshikit.core.grid import PriceGrid
-from kalshikit.core.guard import TRANSITIONS, GuardState, check_transition
-from kalshikit.core.monitor import Monitor, MonitorConfig, exit_order_id, mark_of
+from kalshikit.core.guard import TABLE, Guard, GuardEvent, GuardState
+from kalshikit.core.marks import mark_of
+from kalshikit.core.monitor import Monitor, MonitorConfig, exit_order_id
 from kalshikit.core.rules import BreakEven, Level, Protection, TimeExit, Trailing, protection
 from kalshikit.errors import IllegalTransition, RuleError
 
@@ -349,10 +360,10 @@ def test_rule_table(case: Case) -> None:
 
 
 def test_rules_resolve_against_entry_and_reject_impossible_levels() -> None:
-    with pytest.raises(RuleError, match="smaller distance"):
-        protection(stop=0.60).resolve(c("0.50"))
-    with pytest.raises(RuleError, match="below take-profit"):
-        protection(stop_price=0.6, take_profit_price=0.55).resolve(c("0.50"))
+    with pytest.raises(RuleError, match="below \\$0"):
+        protection(stop=0.60).check(c("0.50"))
+    with pytest.raises(RuleError, match="at or below the stop-loss"):
+        protection(stop_price=0.6, take_profit_price=0.55).check(c("0.50"))
     with pytest.raises(RuleError, match="only one of"):
         protection(stop=0.1, stop_price=0.4)
     with pytest.raises(RuleError, match="precision"):
@@ -495,17 +506,53 @@ def test_partial_fill_retries_the_remainder_with_a_new_id_until_flat() -> None:
     assert h.state() == "triggered"
     assert h.monitor.next_deadline() == int(2.1 * S)  # retry_interval 1 s
     second = h.of(PlaceOrder, h.feed(quote("0.38", "0.41", 1.5), 1.5))[0]  # a new bid: retry now
-    assert second.count == 700 and second.client_order_id != first.client_order_id and second.attempt == 2
+    # A fresh id, and attempt 1 again: the first attempt sold something (only futile attempts count).
+    assert second.count == 700 and second.client_order_id != first.client_order_id and second.attempt == 1
     out = h.fill_exit(second, 700, c("0.38"), 1.6)
     assert h.of(PositionClosed, out)[0].exit_price == (300 * c("0.40") + 700 * c("0.38")) // 1000
 
 
-def test_no_bid_waits_then_retries_on_the_deadline() -> None:
+def test_a_retry_waits_for_a_bid_to_sell_into() -> None:
     h = armed(stop=0.10)
     first = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 1.0), 1.0))[0]
     h.fill_exit(first, 0, 0, 1.1)
     assert h.of(PlaceOrder, h.feed(quote(None, "0.41", 1.5), 1.5)) == []  # still no bid
-    assert h.of(PlaceOrder, h.feed(Tick(), 2.1))  # retry_interval elapsed
+    assert h.of(PlaceOrder, h.feed(Tick(), 2.1)) == []  # the deadline passes: a fresh price shows no bid, wait
+    assert h.state() == "triggered" and h.monitor.next_deadline() == int(3.1 * S)
+    second = h.of(PlaceOrder, h.feed(quote("0.35", "0.41", 2.5), 2.5))  # a bid: retry at once
+    assert [o.count for o in second] == [1000] and second[0].attempt == 2
+
+
+def test_a_retry_on_a_stale_price_is_sent_anyway() -> None:
+    h = armed(stop=0.10, stale_after_s=5)
+    first = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 1.0), 1.0))[0]
+    h.fill_exit(first, 0, 0, 1.1)
+    h.feed(quote(None, "0.41", 1.5), 1.5)
+    assert h.of(PlaceOrder, h.feed(Tick(), 7.0))  # the no-bid price is 5.5 s old: it proves nothing, send
+
+
+def test_futile_attempts_fail_the_exit_but_it_is_tried_again_later() -> None:
+    h = armed(stop=0.10, max_attempts=2)
+    o1 = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 1.0), 1.0))[0]
+    h.fill_exit(o1, 0, 0, 1.1)
+    o2 = h.of(PlaceOrder, h.feed(quote("0.39", "0.41", 2.0), 2.0))[0]
+    h.fill_exit(o2, 0, 0, 2.1)
+    h.feed(quote("0.39", "0.41", 3.0), 3.0)
+    assert h.state() == "failed" and h.monitor.next_deadline() == 33 * S
+    out = h.feed(Tick(), 33.0)
+    again = h.of(PlaceOrder, out)
+    assert again and again[0].client_order_id not in (o1.client_order_id, o2.client_order_id)
+    assert any("again" in a.message for a in h.of(Alert, out))
+
+
+def test_an_exit_that_keeps_selling_in_small_pieces_is_not_failed() -> None:
+    h = armed(stop=0.10, max_attempts=2, count=10)
+    order = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 1.0), 1.0))[0]
+    for i in range(9):  # nine attempts that each sell one contract
+        h.fill_exit(order, 100, c("0.40"), 1.1 + i)
+        order = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 1.5 + i), 1.5 + i))[0]
+    assert h.state() == "exit_sent" and order.count == 100
+    assert h.of(PositionClosed, h.fill_exit(order, 100, c("0.40"), 20.0))
 
 
 def test_attempts_exhausted_fail_with_an_alert_and_can_be_rearmed() -> None:
@@ -518,8 +565,11 @@ def test_attempts_exhausted_fail_with_an_alert_and_can_be_rearmed() -> None:
     out += h.feed(Tick(), 4.0)
     assert h.state() == "failed"
     assert any(a.level == "error" and "2 attempts" in a.message for a in h.of(Alert, out))
-    # A person re-arms; the price is still through the stop, so the exit starts again at once.
-    o3 = h.of(PlaceOrder, h.feed(Protect(T, protection(stop=0.10)), 5.0))[0]
+    # Re-arming with the price still through the stop would exit at once: refused unless asked for.
+    out = h.feed(Protect(T, protection(stop=0.10)), 5.0)
+    assert h.of(PlaceOrder, out) == [] and h.state() == "failed"
+    assert [d.kind for d in h.of(Decision, out)] == ["protect_refused"]
+    o3 = h.of(PlaceOrder, h.feed(Protect(T, protection(stop=0.10), allow_immediate=True), 5.0))[0]
     assert o3.client_order_id not in (o1.client_order_id, o2.client_order_id)
 
 
@@ -542,6 +592,26 @@ def test_unknown_outcome_blocks_new_exits_until_looked_up() -> None:
     assert [o.client_order_id for o in resent] == [order.client_order_id]  # same id: a duplicate is refused
     out = h.fill_exit(order, 1000, c("0.40"), 3.3)
     assert h.of(PositionClosed, out)
+
+
+def test_an_exit_that_never_reaches_the_exchange_is_never_given_up() -> None:
+    """Each lookup that finds nothing re-sends the same id; later lookups back off; a person is told at 3."""
+    h = armed(stop=0.10)
+    order = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 1.0), 1.0))[0]
+    t, alerts = 1.0, []
+    for i in range(6):
+        t += 0.1
+        out = h.feed(OrderUnknown(order.client_order_id, "HTTP 503"), t)
+        assert bool(h.of(LookupOrder, out)) == (i == 0), "only the first unknown is looked up at once"
+        deadline = h.monitor.next_deadline()
+        assert deadline is not None and deadline > int(t * S)
+        t = deadline / S
+        assert h.of(LookupOrder, h.feed(Tick(), t))
+        out = h.feed(OrderNotFound(order.client_order_id), t)
+        alerts += [a.message for a in h.of(Alert, out)]
+        assert [o.client_order_id for o in h.of(PlaceOrder, out)] == [order.client_order_id]
+    assert h.state() == "exit_sent"
+    assert alerts == [f"exit {order.client_order_id} has not reached the exchange after 3 sends; still trying"]
 
 
 def test_unknown_outcome_resolved_as_executed() -> None:
@@ -611,14 +681,32 @@ def test_grid_and_slippage_cap_price_the_exit() -> None:
 
 
 # ------------------------------------------------------------------------------------------ the guard table
-def test_every_illegal_transition_raises() -> None:
-    for old, new in itertools.product(GuardState, GuardState):
-        if new in TRANSITIONS[old]:
-            check_transition(old, new)
+def test_every_move_outside_the_table_raises_and_closed_is_terminal() -> None:
+    for state, event in itertools.product([None, *GuardState], GuardEvent):
+        g = Guard(_state=state)
+        if (state, event) in TABLE:
+            _, new = g.handle(event, 0)
+            assert new == (TABLE[(state, event)][0] or "unprotected")
         else:
             with pytest.raises(IllegalTransition):
-                check_transition(old, new)
-    assert TRANSITIONS[GuardState.CLOSED] == frozenset()
+                g.handle(event, 0)
+            assert g.state is state  # a refused move changes nothing
+    assert not [e for (s, e) in TABLE if s is GuardState.CLOSED]
+
+
+def test_only_the_guard_writes_its_state() -> None:
+    """No module of the kit assigns a guard's state: every move goes through Guard.handle and its table."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "kalshikit"
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\._state\s*=[^=]|\b(g|guard)\.state\s*=[^=]", line) and path.name != "guard.py"
+    ]
+    assert offenders == []
 
 
 # ------------------------------------------------------------------------------------------ quiet band
@@ -686,8 +774,6 @@ def test_break_even_and_time_exit_objects_validate() -> None:
 
 
 def test_reconcile_snapshot_older_than_a_local_close_does_not_resurrect_the_position() -> None:
-    from kalshikit.core.actions import Reconcile
-
     h = armed(stop=0.10)
     order = h.of(PlaceOrder, h.feed(quote("0.40", "0.41", 10.0), 10.0))[0]
     h.fill_exit(order, 1000, c("0.40"), 10.1)
@@ -699,8 +785,6 @@ def test_reconcile_snapshot_older_than_a_local_close_does_not_resurrect_the_posi
 
 
 def test_reconcile_keeps_local_changes_newer_than_the_snapshot_and_zeroes_missing_ones() -> None:
-    from kalshikit.core.actions import Reconcile
-
     h = armed(stop=0.10)  # position changed locally at t=0
     h.feed(Reconcile((), as_of_ns=-1 * S), 1.0)  # snapshot from before our fill: keep ours
     assert h.monitor.position(T).count == 1000  # type: ignore[union-attr]

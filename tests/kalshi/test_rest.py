@@ -254,11 +254,15 @@ def test_order_rejections(rsim: Simulator, rest: KalshiRest) -> None:
     assert info.value.code == "market_closed"
 
 
-def test_duplicate_client_order_id_on_a_first_attempt(rsim: Simulator, rest: KalshiRest) -> None:
+def test_a_409_is_answered_by_asking_what_that_order_did(rsim: Simulator, rest: KalshiRest) -> None:
+    """order_already_exists is never a final rejection: the same order again returns the first one's outcome; a
+    different order under the same id is refused with a message saying so."""
     t = new_market(rsim)
-    rest.create_order(t, "bid", 4_000, 100, client_order_id="dup-" + t)
-    with pytest.raises(DuplicateOrder) as info:
-        rest.create_order(t, "bid", 4_000, 100, client_order_id="dup-" + t)
+    first = rest.create_order(t, "bid", 4_000, 100, client_order_id="dup-" + t)
+    again = rest.create_order(t, "bid", 4_000, 100, client_order_id="dup-" + t)
+    assert again.recovered and again.order_id == first.order_id
+    with pytest.raises(DuplicateOrder, match="different one") as info:
+        rest.create_order(t, "bid", 4_100, 100, client_order_id="dup-" + t)
     assert (info.value.status, info.value.code) == (409, "order_already_exists")
     assert len(rest.orders(ticker=t)) == 1
 
@@ -382,9 +386,9 @@ def test_create_retried_after_429_with_the_same_client_order_id(rsim: Simulator,
     assert len(rest.orders(ticker=t)) == 1
 
 
-def test_lost_create_reply_is_retried_and_recovered(rsim: Simulator) -> None:
-    """The first attempt executes but its reply comes too late; the retry (same id) is answered 409, so the
-    client looks the order up and returns it. Exactly one order exists."""
+def test_lost_create_reply_is_looked_up_not_resent(rsim: Simulator) -> None:
+    """The first attempt executes but its reply comes too late: the client looks the order up before any re-send,
+    finds it and returns it. One request, one order."""
     t = new_market(rsim)
     rsim.faults.hang_orders(1, delay_s=1.0)
     with client(rsim, timeout=0.3) as r:
@@ -394,9 +398,9 @@ def test_lost_create_reply_is_retried_and_recovered(rsim: Simulator) -> None:
         (o,) = r.orders(ticker=t)
         assert o.order_id == res.order_id
         m = r.metrics()
-    assert m["recovered_orders"] == 1 and m["errors"]["Timeout"] == 1 and m["errors"]["DuplicateOrder"] == 1
+    assert m["recovered_orders"] == 1 and m["errors"]["Timeout"] == 1 and "DuplicateOrder" not in m["errors"]
     bodies = order_log_bodies(rsim, t)
-    assert len(bodies) == 2 and {b["client_order_id"] for b in bodies} == {"lost-" + t}
+    assert len(bodies) == 1 and bodies[0]["client_order_id"] == "lost-" + t
 
 
 def test_create_5xx_then_retry_with_the_same_id(rsim: Simulator, rest: KalshiRest) -> None:
@@ -415,7 +419,7 @@ def test_unresolvable_lost_create_raises_order_outcome_unknown(rsim: Simulator) 
         with pytest.raises(OrderOutcomeUnknown) as info:
             r.create_order(t, "bid", 4_700, 200, time_in_force="immediate_or_cancel", client_order_id="unk-" + t)
         assert info.value.client_order_id == "unk-" + t and info.value.retryable
-        assert "find_order" in str(info.value)
+        assert "lookup_order" in str(info.value)
         rsim.faults.clear()
         # Later, the targeted lookup resolves it: the order did execute.
         found = eventually(lambda: r.find_order(t, "unk-" + t), timeout=5, what="the lost order to be listed")

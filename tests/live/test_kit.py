@@ -81,7 +81,7 @@ def test_protect_validates_and_arms(exchange: Simulator, make_kit: Callable[...,
         kit.protect(T, stop=0.1)
     open_position(exchange, kit)
     assert kit.positions().iloc[0]["state"] == "unprotected"
-    with pytest.raises(RuleError, match="smaller distance"):
+    with pytest.raises(RuleError, match="below \\$0"):
         kit.protect(T, stop=0.6)
     with pytest.raises(RuleError, match="unknown rule"):
         kit.protect(T, stopp=0.1)

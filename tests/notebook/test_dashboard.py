@@ -392,7 +392,7 @@ def test_controls_arm_rules_and_show_the_kits_refusals(exchange: Simulator, kit:
     assert not c.arm_rules() and "Give at least one rule" in c.message.value
     c.stop.value = "0.9"
     assert not c.arm_rules()
-    assert "kk-msg-error" in c.message.value and "use a smaller distance" in c.message.value  # the RuleError
+    assert "kk-msg-error" in c.message.value and "below $0" in c.message.value  # the RuleError
     c.stop.value = "abc"
     assert not c.arm_rules() and "is not a number of dollars" in text(c.message.value)
     c.stop.value, c.exit_in.value = "0.10", "soon"
@@ -400,7 +400,7 @@ def test_controls_arm_rules_and_show_the_kits_refusals(exchange: Simulator, kit:
     c.exit_in.value = ""
     c.mode.value = "price"
     c.stop.value, c.take_profit.value = "0.60", "0.40"  # absolute: a stop above the take-profit
-    assert not c.arm_rules() and "must be below take-profit" in text(c.message.value)
+    assert not c.arm_rules() and "at or below the stop-loss" in text(c.message.value)
     c.stop.value, c.take_profit.value, c.trailing.value = "0.42", "0.70", "0.04"
     assert c.arm_rules(), c.message.value
     assert "kk-msg-ok" in c.message.value

@@ -176,3 +176,13 @@ def test_error_bodies_match_the_spec(spec: dict[str, Any], sim: Simulator) -> No
     ):
         assert r.status_code >= 400
         _check(spec, "ErrorResponse", r.json()["error"])
+
+
+def test_series_responses_match_the_spec(spec: dict[str, Any], sim: Simulator) -> None:
+    api = account_api(sim)
+    name = "KXOAS" + uuid.uuid4().hex[:6].upper()
+    sim.add_series(name, "quadratic_with_maker_fees", 0.5, tags=["Baseball"])
+    sim.add_market(f"{name}-26DEC31-COMBO", yes_bid=100, yes_ask=300, mve_collection_ticker="KXMVECROSSCATEGORY")
+    _check(spec, "GetSeriesResponse", api.get(f"/series/{name}").json())
+    _check(spec, "GetSeriesListResponse", api.get("/series").json())
+    _check(spec, "GetMarketsResponse", api.get("/markets", params={"series_ticker": name}).json())

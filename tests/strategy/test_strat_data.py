@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from kalshikit.core.events import Quote
+from kalshikit.core.fees import FeeSchedule, conservative_fees
 from kalshikit.errors import ConfigError
 from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.recording.synthetic import synthetic_frames, synthetic_markets
@@ -28,6 +29,7 @@ from tests.conftest import eventually
 KEY = "data-test-key"
 NS = 1_000_000_000
 D = 1_000_000
+C = 100
 
 
 class Clock:
@@ -200,3 +202,45 @@ def test_overrides_and_the_unmatched_report(world: tuple[Simulator, KalshiRest, 
     assert set(rep.source) == {"sportsbook", "kalshi"}
     assert rep[rep.source == "kalshi"].ticker.tolist() == [lal]
     assert rep[rep.source == "sportsbook"].team.tolist() == ["Los Angeles Lakers"]
+
+
+def test_the_context_carries_the_fee_schedule_of_each_markets_series(
+    world: tuple[Simulator, KalshiRest, OddsApiStub, set[str]], gatherer: tuple[DataGatherer, Clock]
+) -> None:
+    sim, rest, _, tickers = world
+    g, clock = gatherer
+    half = FeeSchedule("quadratic_with_maker_fees", 500_000)
+    sim.add_series("KXNBAGAME", "quadratic_with_maker_fees", 0.5)
+    try:
+        before = rest.metrics()["requests"]
+        data = g.refresh()
+        assert data.errors == ()
+        assert data.fees == {t: half for t in tickers}
+        reads = rest.metrics()["requests"] - before
+        clock.ns += 20 * NS
+        g.refresh()  # the series is not read again (one read per fees_ttl_s), only the quotes are
+        assert rest.metrics()["requests"] - before == reads + 1
+        base = StrategyContext(now_ns=clock.ns, quotes={}, positions=(), balance=1_000 * D)
+        ctx = DataGatherer.enrich(base, data)
+        assert ctx.fees == data.fees and ctx.fee_schedule(next(iter(tickers)), FeeSchedule()) == half
+        decisions = EdgeStrategy(min_edge=0, min_books=1).evaluate(ctx)
+        priced = [d for d in decisions if d.fee is not None and d.ask is not None]
+        assert priced and all(d.fee == half.taker(d.ask, d.count or C) for d in priced)
+    finally:
+        sim.add_series("KXNBAGAME", "quadratic", 1)
+
+
+def test_a_series_the_exchange_cannot_serve_is_reported_and_priced_conservatively(
+    world: tuple[Simulator, KalshiRest, OddsApiStub, set[str]],
+) -> None:
+    sim, rest, stub, tickers = world
+    g = DataGatherer(rest, OddsClient(KEY, stub.base_url), GatherConfig())
+    sim.faults.rest_errors(500, 10, "/series/KXNBAGAME")
+    try:
+        data = g.refresh()
+    finally:
+        sim.faults.clear()
+    assert [e for e in data.errors if "fees of series KXNBAGAME" in e] == [g.fees.problems["KXNBAGAME"]]
+    assert "could not read it" in data.errors[0] and "quadratic_with_maker_fees x1" in data.errors[0]
+    assert set(data.fees.values()) == {conservative_fees()}
+    assert set(data.odds) == tickers  # the rest of the cycle is unaffected

@@ -9,9 +9,17 @@ import uuid
 import pytest
 
 from kalshikit.errors import ConfigError
+from kalshikit.kalshi.models import Market
 from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.sim import Simulator
-from kalshikit.strategy.discovery import CATEGORY_SERIES, SPORT_SERIES, DiscoveryFilter, discover, series_for
+from kalshikit.strategy.discovery import (
+    CATEGORY_SERIES,
+    SPORT_SERIES,
+    DiscoveryFilter,
+    discover,
+    select,
+    series_for,
+)
 
 NS = 1_000_000_000
 
@@ -135,3 +143,61 @@ def _top(sim: Simulator, ticker: str) -> tuple[int | None, int | None]:
 def test_bad_filters_say_what_to_fix(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         DiscoveryFilter(**kwargs)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- combos and the status vocabulary
+def _with_combo(sim: Simulator) -> tuple[str, str, str]:
+    s = _series()
+    plain, combo = f"{s}-26MAY11-PLAIN", f"{s}-26MAY11-COMBO"
+    sim.add_market(plain, close_in_s=3600, yes_bid=4000, yes_ask=4200)
+    sim.add_market(combo, close_in_s=3600, yes_bid=100, yes_ask=300, mve_collection_ticker="KXMVECROSSCATEGORY")
+    return s, plain, combo
+
+
+def test_combo_markets_are_left_out_unless_asked_for(sim: Simulator, rest: KalshiRest) -> None:
+    s, plain, combo = _with_combo(sim)
+    assert sorted(m.ticker for m in rest.markets(series_ticker=s)) == [combo, plain]  # both exist
+    found = discover(rest, DiscoveryFilter(series=(s,)))
+    assert found.tickers == [plain]
+    assert combo not in found.rejected  # the exchange left it out: mve_filter=exclude was sent
+    assert discover(rest, DiscoveryFilter(tickers=(plain, combo))).tickers == [plain]
+    assert sorted(discover(rest, DiscoveryFilter(series=(s,), combos="include")).tickers) == [combo, plain]
+    only = discover(rest, DiscoveryFilter(series=(s,), combos="only"))
+    assert only.tickers == [combo] and only.markets[0].mve_collection_ticker == "KXMVECROSSCATEGORY"
+
+
+def test_select_leaves_combos_out_of_a_known_list_too(sim: Simulator, rest: KalshiRest) -> None:
+    s, plain, combo = _with_combo(sim)
+    markets = rest.markets(series_ticker=s)
+    legacy = Market("KXMVECROSSCATEGORY-26MAY11-X", "KXMVECROSSCATEGORY-26MAY11", status="active")  # no field
+    found = select([*markets, legacy], DiscoveryFilter(), now_ns=time.time_ns())
+    assert found.tickers == [plain]
+    assert found.rejected[combo] == found.rejected[legacy.ticker] == "a multivariate combo market (combos='exclude')"
+    assert sorted(select([*markets, legacy], DiscoveryFilter(combos="only"), now_ns=time.time_ns()).tickers) == [
+        legacy.ticker,
+        combo,
+    ]
+
+
+@pytest.mark.parametrize("status", ["active", "finalized", "live", "OPEN", ""])
+def test_a_status_kalshi_does_not_filter_by_is_refused_before_any_request(rest: KalshiRest, status: str) -> None:
+    before = rest.metrics()["requests"]
+    with pytest.raises(ConfigError, match=r"takes one of unopened, open, paused, closed, settled"):
+        rest.markets(status=status)
+    with pytest.raises(ConfigError, match=r"status must be one of Kalshi's market filters open, unopened"):
+        DiscoveryFilter(status=status)
+    with pytest.raises(ConfigError, match=r"mve_filter='include'\): use 'exclude'"):
+        rest.markets(mve_filter="include")
+    assert rest.metrics()["requests"] == before  # nothing was sent
+
+
+@pytest.mark.parametrize("status", ["open", "unopened", "closed", "settled", "paused"])
+def test_every_status_filter_of_the_api_is_offered(sim: Simulator, rest: KalshiRest, status: str) -> None:
+    s, plain, _ = _with_combo(sim)
+    found = discover(rest, DiscoveryFilter(series=(s,), status=status))
+    assert found.tickers == ([plain] if status == "open" else [])
+
+
+def test_bad_combos_setting_says_what_to_fix() -> None:
+    with pytest.raises(ConfigError, match="combos must be one of exclude, include, only, got 'yes'"):
+        DiscoveryFilter(combos="yes")

@@ -3,12 +3,14 @@ Expected numbers are worked out by hand in each test."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
 import pytest
 
 from kalshikit.core.events import Quote
+from kalshikit.core.fees import FeeSchedule
 from kalshikit.core.rules import protection
 from kalshikit.errors import ConfigError
 from kalshikit.kalshi.models import Market
@@ -242,3 +244,21 @@ def test_pure_function_of_the_context() -> None:
 def test_bad_settings_say_what_to_fix(kw: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         EdgeStrategy(**kw)  # type: ignore[arg-type]
+
+
+def test_the_fee_is_the_one_of_the_markets_series() -> None:
+    # YES ask $0.50, fair 0.5210: at the standard fee ($0.0175) the edge is $0.0035, below a 1-cent minimum; the
+    # market's series (an MLB-style multiplier of 0.5) charges $0.00875 -> $0.0088, leaving $0.0122: a buy.
+    half = FeeSchedule.from_wire("quadratic_with_maker_fees", 0.5)
+    c = ctx(consensus(0.521))
+    [standard] = EdgeStrategy(min_edge=100).evaluate(c)
+    assert standard.action == "skip" and standard.fee == 17_500 and standard.edge == 35
+    series = dataclasses.replace(c, fees={TK: half})
+    [d] = big(min_edge=100).evaluate(series)
+    assert d.action == "buy" and d.fee is not None and d.intent is not None
+    assert d.fee == half.taker(5000, d.count) < FeeSchedule().taker(5000, d.count)
+    assert d.edge == 5210 - 5000 - math.ceil(d.fee / d.count)  # $0.0875 per 10 contracts -> under a cent each
+    assert "quadratic_with_maker_fees x0.5" in d.reason
+    # a context without the market's schedule falls back to the strategy's own
+    [own] = big(min_edge=100, fees=half).evaluate(c)
+    assert (own.action, own.fee) == ("buy", d.fee)

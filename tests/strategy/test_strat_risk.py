@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from kalshikit.core.fees import FeeSchedule
 from kalshikit.errors import ConfigError
 from kalshikit.strategy.base import OrderIntent, StrategyContext
 from kalshikit.strategy.risk import RiskLimits, RiskManager
@@ -158,3 +159,16 @@ def test_limits_in_dollars_and_validation() -> None:
         RiskLimits(max_open_positions=0)
     with pytest.raises(ConfigError, match="day_tz 'Mars/Olympus'"):
         RiskLimits(day_tz="Mars/Olympus")
+
+
+def test_the_order_cost_uses_the_fee_of_the_markets_series() -> None:
+    # 10 contracts at $0.50 in a series with fee_multiplier 0.5: $5.00 + $0.0875 -> $0.0875, under a $5.10 cap that
+    # the standard fee ($0.175) would break.
+    half = FeeSchedule.from_wire("quadratic", 0.5)
+    limits = RiskLimits(None, None, None, None, max_order_cost=5 * D + 100_000)
+    assert RiskManager(limits).check(intent("A"), ctx()) == "order cost $5.18 > max_order_cost $5.10"
+    rm = RiskManager(limits)
+    assert rm.check(intent("A"), ctx(fees={"A": half})) is None
+    assert rm.status()["cycle_cost"] == {"A": 5 * D + 87_500}
+    # the manager's own schedule is the fallback for markets the context does not cover
+    assert RiskManager(limits, fees=half).check(intent("B"), ctx(fees={"A": FeeSchedule()})) is None
