@@ -38,6 +38,15 @@ class RuleError(KalshiKitError, ValueError):
     who_acts = "user"
 
 
+class CrossedLevelError(RuleError):
+    """The current price already crosses a rule's level: arming it would exit at once. ``crossed`` says, for each
+    such rule, its level and the price; asking for an immediate exit explicitly arms it anyway."""
+
+    def __init__(self, message: str, crossed: list[str]) -> None:
+        super().__init__(message)
+        self.crossed = crossed
+
+
 class ProtocolError(KalshiKitError):
     """Data from the exchange could not be understood (malformed frame, unexpected shape)."""
 

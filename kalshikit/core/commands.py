@@ -54,8 +54,8 @@ class Commands:
             m.dirty_holdings.add(e.ticker)
             ctx.out.append(Alert("warning", e.ticker, "an exit is in progress; new rules apply if it fails", ctx.now))
             return
-        crossed = self.crossed(h, e.protection, ctx.now)
-        if crossed and not e.allow_immediate:
+        crossed = [] if e.allow_immediate else self.crossed(h, e.protection, ctx.now)
+        if crossed:
             msg = (
                 f"rules refused, nothing changed: {'; '.join(crossed)}; they would exit at once "
                 "(pass allow_immediate=True to exit now, or choose levels the price has not reached)"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from kalshikit.core.actions import Action
 
 
-@dataclass
 class Ctx:
-    now: int
-    out: list[Action] = field(default_factory=list)
+    __slots__ = ("now", "out")
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+        self.out: list[Action] = []

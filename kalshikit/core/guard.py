@@ -103,8 +103,11 @@ TABLE: dict[tuple[GuardState | None, GuardEvent], tuple[GuardState | None, tuple
 }
 
 
+NAMES: dict[GuardState | None, str] = {None: "unprotected", **{st: st.value for st in GuardState}}
+
+
 def _name(state: GuardState | None) -> str:
-    return state.value if state is not None else "unprotected"
+    return NAMES[state]
 
 
 def allowed_events(state: GuardState | None) -> list[GuardEvent]:
@@ -152,9 +155,9 @@ class Guard:
         confirm_ns: int = 0,
         lookup_ns: int = 0,
         progressed: bool = False,
-    ) -> tuple[str, str]:
-        """Apply ``event``; returns the (old, new) state names. Raises IllegalTransition when the table has no
-        such move from the current state."""
+    ) -> tuple[GuardState | None, GuardState | None]:
+        """Apply ``event``; returns the (old, new) states. Raises IllegalTransition when the table has no such move
+        from the current state."""
         move = TABLE.get((self._state, event))
         if move is None:
             allowed = ", ".join(e.value for e in allowed_events(self._state)) or "none (terminal)"
@@ -202,7 +205,7 @@ class Guard:
             else:  # pragma: no cover - the table only names the effects above
                 raise IllegalTransition(f"unknown guard effect {effect!r}")
         self._state = new
-        return _name(old), _name(new)
+        return old, new
 
     # ------------------------------------------------------------------ reading
     @property

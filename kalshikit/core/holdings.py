@@ -147,7 +147,8 @@ class Holdings:
         m = self.m
         if o.in_flight or m.tracker.orders.get(o.client_order_id) is not o:
             return
-        m.archived_rows.append(encode_order(o))
+        if m.config.track_changes:
+            m.archived_rows.append(encode_order(o))
         m.tracker.archive_order(o)
         m.dirty_orders.add(o.client_order_id)
 

@@ -65,24 +65,33 @@ def quiet_band(guard: Guard | None, side: Side | None, *, paused: bool, feed_up:
     """Own-side marks strictly inside ``(low, high)`` change nothing for this guard (replay skips such quotes).
 
     None when every quote matters (a guard waiting to retry or confirm, paused, a feed that is down, a held stale
-    crossing). A position without rules watching prices gets a band no mark can leave.
+    crossing). A position without rules watching prices gets a band no mark can leave. ``low`` is the effective
+    stop (as in :meth:`Guard.stop_level`); ``high`` the nearest level a rising mark would change something at: the
+    take-profit, the trailing peak (or its activation), the break-even activation.
     """
-    if guard is None or guard.state is not GuardState.ARMED:
-        if guard is not None and guard.state is GuardState.TRIGGERED:
-            return None
-        return SILENT_BAND
+    state = guard._state if guard is not None else None
+    if state is not GuardState.ARMED:
+        return None if state is GuardState.TRIGGERED else SILENT_BAND
+    assert guard is not None
     p, lv = guard.protection, guard.levels
     if paused or not feed_up or guard.held_stale or p is None or lv is None or side is None:
         return None
-    low, _ = guard.stop_level()
+    low = lv.stop
     high = ONE + 1
     if lv.take_profit is not None:
-        high = min(high, lv.take_profit)
+        high = lv.take_profit
+    if lv.break_even_at is not None:
+        if not guard.break_even_active:
+            high = min(high, lv.break_even_at)
+        elif lv.break_even_stop is not None and (low is None or lv.break_even_stop > low):
+            low = lv.break_even_stop
     if lv.trailing:
-        if guard.peak is None:
+        peak = guard.peak
+        if peak is None:
             high = min(high, lv.trail_activation if lv.trail_activation is not None else -1)
         else:
-            high = min(high, guard.peak)
-    if lv.break_even_at is not None and not guard.break_even_active:
-        high = min(high, lv.break_even_at)
+            high = min(high, peak)
+            trail = peak - p.trail_gap(peak)
+            if low is None or trail > low:
+                low = trail
     return (-1 if low is None else low, high, side, p.trigger_source)

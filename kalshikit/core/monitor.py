@@ -66,14 +66,14 @@ from kalshikit.core.events import (
     Unprotect,
 )
 from kalshikit.core.exits import ExitDesk, exit_order_id
-from kalshikit.core.guard import GuardEvent, GuardState
+from kalshikit.core.guard import NAMES, GuardEvent, GuardState
 from kalshikit.core.holdings import Holdings
 from kalshikit.core.ledger import Holding, PositionLedger
 from kalshikit.core.market_state import MarketState
 from kalshikit.core.markets import MarketWatch
 from kalshikit.core.marks import Band, mark_of
 from kalshikit.core.marks import quiet_band as band_of
-from kalshikit.core.orders import OrderTracker
+from kalshikit.core.orders import FINISHED_MAX, SEEN_TRADES_MAX, OrderTracker
 from kalshikit.core.persistence import (
     MONITOR_KEY,
     MonitorState,
@@ -114,12 +114,24 @@ __all__ = [
 @dataclass
 class MonitorConfig:
     """``id_salt`` makes client_order_ids unique to one journal; ``default_protection`` arms new positions;
-    ``keep_closed`` keeps every closed position's summary in ``Monitor.closed`` (replay keeps its own)."""
+    ``keep_closed`` keeps every closed position's summary in ``Monitor.closed`` (replay keeps its own);
+    ``track_changes`` and ``transitions`` cost time and memory a replay does not need."""
 
     id_salt: str = "kalshikit"
     default_protection: Protection | None = None
     lookup_retry_ns: int = 2_000_000_000
     keep_closed: bool = True
+    # A driver that never saves the state (replay) turns this off: no change tracking, no archived-order rows.
+    track_changes: bool = True
+    # A driver that ignores Transition actions (replay) turns this off: they are not even made.
+    transitions: bool = True
+    # How many fill trade ids (dedupe) and archived order ids (late reports) are remembered. A replay, whose fills
+    # are unique by construction, keeps few.
+    seen_trades_max: int = SEEN_TRADES_MAX
+    finished_max: int = FINISHED_MAX
+    # How old a price of a position without rules may be before it shows as stale (WEBSOCKET_PRICE_CACHE_STALE_SECS
+    # in the kit; a position's rules carry their own limit).
+    stale_after_ns: int = 60_000_000_000
 
 
 @dataclass
@@ -136,13 +148,20 @@ class StateChanges:
         return bool(self.rows or self.trade_ids or self.finished_ids)
 
 
+class _Untracked(set[str]):
+    """A set that stays empty: change tracking switched off (MonitorConfig.track_changes=False)."""
+
+    def add(self, _: str) -> None:
+        return None
+
+
 class Monitor:
     """See the module docstring. Not thread-safe: one thread owns a monitor."""
 
     def __init__(self, config: MonitorConfig | None = None) -> None:
         self.config = config or MonitorConfig()
         self.ledger = PositionLedger()
-        self.tracker = OrderTracker()
+        self.tracker = OrderTracker(self.config.seen_trades_max, self.config.finished_max)
         self.markets: dict[str, MarketState] = {}
         self.quotes: dict[str, Quote] = {}
         self.closed: list[PositionClosed] = []
@@ -152,11 +171,13 @@ class Monitor:
         self._deadline: int | None = None
         # What changed since the last changes(): the parts mark what they touch.
         self.deadline_dirty = False
-        self.dirty_holdings: set[str] = set()
-        self.dirty_orders: set[str] = set()
-        self.dirty_markets: set[str] = set()
+        tracked = self.config.track_changes
+        self.dirty_holdings: set[str] = set() if tracked else _Untracked()
+        self.dirty_orders: set[str] = set() if tracked else _Untracked()
+        self.dirty_markets: set[str] = set() if tracked else _Untracked()
         self.dirty_monitor = True  # a new journal gets the monitor row with the first save
         self.archived_rows: list[Row] = []
+        self.tracker.track_new = tracked
         self.watch = RuleWatch(self)
         self.exits = ExitDesk(self)
         self.holdings = Holdings(self)
@@ -368,8 +389,8 @@ class Monitor:
         old, new = h.guard.handle(event, ctx.now, **kw)
         self.dirty_holdings.add(h.pos.ticker)
         self.deadline_dirty = True
-        if old != new:
-            ctx.out.append(Transition(h.pos.ticker, h.pos.position_id, old, new, why, ctx.now))
+        if old is not new and self.config.transitions:
+            ctx.out.append(Transition(h.pos.ticker, h.pos.position_id, NAMES[old], NAMES[new], why, ctx.now))
 
     def decide(
         self,

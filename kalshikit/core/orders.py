@@ -74,13 +74,16 @@ class FillDelta:
 class OrderTracker:
     """Owned by one monitor; not thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, seen_trades_max: int = SEEN_TRADES_MAX, finished_max: int = FINISHED_MAX) -> None:
+        self.seen_trades_max = seen_trades_max
+        self.finished_max = finished_max
         self.orders: dict[str, TrackedOrder] = {}
         self.by_exchange_id: dict[str, TrackedOrder] = {}
         self.seen_trades: dict[str, None] = {}
         self.finished: dict[str, None] = {}  # client and exchange ids of archived orders
         self.new_trades: list[str] = []  # trade ids seen since the journal last took them
         self.new_finished: list[str] = []  # ids archived since the journal last took them
+        self.track_new = True  # keep new_trades / new_finished for a journal (off when nothing is saved)
 
     # ------------------------------------------------------------------ lookup
     def add(self, o: TrackedOrder) -> None:
@@ -126,8 +129,9 @@ class OrderTracker:
         if trade_id in self.seen_trades:
             return False
         self.seen_trades[trade_id] = None
-        self.new_trades.append(trade_id)
-        if len(self.seen_trades) > SEEN_TRADES_MAX:
+        if self.track_new:
+            self.new_trades.append(trade_id)
+        if len(self.seen_trades) > self.seen_trades_max:
             del self.seen_trades[next(iter(self.seen_trades))]
         return True
 
@@ -205,8 +209,9 @@ class OrderTracker:
             self.by_exchange_id.pop(o.order_id, None)
         for i in ids:
             self.finished[i] = None
-            self.new_finished.append(i)
-        while len(self.finished) > FINISHED_MAX:
+            if self.track_new:
+                self.new_finished.append(i)
+        while len(self.finished) > self.finished_max:
             del self.finished[next(iter(self.finished))]
 
     def take_new_trades(self) -> list[str]:

@@ -11,6 +11,7 @@ dollars, or a ``fraction`` of the entry price (parts per million, so 20% = 200_0
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -194,6 +195,11 @@ class Protection:
         return not (self.stop_loss or self.take_profit or self.trailing or self.time_exit or self.break_even)
 
     def resolve(self, entry: int) -> ResolvedLevels:
+        """Resolve the price-based rules against an entry price, rule by rule (cached: a protection is immutable).
+        See :meth:`_resolve`."""
+        return _resolve_cached(self, entry)
+
+    def _resolve(self, entry: int) -> ResolvedLevels:
         """Resolve the price-based rules against an entry price, rule by rule.
 
         A rule that cannot apply to this entry is left out and named in ``rejected`` with the reason; the others
@@ -434,6 +440,11 @@ def protection_from_dict(d: dict[str, Any]) -> Protection:
         tags=tuple(d.get("tags", ())),
         from_settings=frozenset(d.get("from_settings", ())),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve_cached(p: Protection, entry: int) -> ResolvedLevels:
+    return p._resolve(entry)
 
 
 def crossed_rules(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 
 from kalshikit.core.events import Quote
@@ -46,6 +48,7 @@ class PositionView(msgspec.Struct, frozen=True):
     rules_rejected: str = ""  # the rules that could not be armed on this position, with the reason
     last: int | None = None  # last trade, YES price
     close_ns: int | None = None  # when the market closes, when known
+    protection: Protection | None = None  # the rules as given (immutable), e.g. to show them for editing
 
 
 def view_of(
@@ -107,11 +110,14 @@ def view_of(
         rules_rejected="; ".join(reason for _, reason in g.rejected),
         last=q.last if q else None,
         close_ns=close_ns,
+        protection=p,
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def describe(p: Protection) -> str:
-    """A short human description of a Protection ("SL 0.1000 from entry, TP ..., trail ...")."""
+    """A short human description of a Protection ("SL 0.1000 from entry, TP ..., trail ..."); cached, a
+    protection being immutable."""
     parts = []
     if p.stop_loss:
         parts.append(f"SL {p.stop_loss.describe()}")

@@ -32,8 +32,6 @@ TRIGGERED = GuardState.TRIGGERED
 FAILED = GuardState.FAILED
 E = GuardEvent
 
-DEFAULT_STALE_NS = 60_000_000_000
-
 
 class RuleWatch:
     """Rules against prices and the clock.
@@ -64,38 +62,53 @@ class RuleWatch:
 
     def is_stale(self, q: Quote, p: Protection | None, now: int) -> bool:
         m = self.m
-        limit = p.stale_after_ns if p is not None else DEFAULT_STALE_NS
+        limit = p.stale_after_ns if p is not None else m.config.stale_after_ns
         if now - q.recv_ns > limit:
             return True
         return not m.feed_up and q.source != "rest" and q.recv_ns <= m.feed_down_since
 
     def check(self, h: Holding, q: Quote) -> tuple[str, int, int, str] | None:
-        """Ratchet the trailing stop / break-even on this quote and return (trigger, mark, level, note) if any."""
-        m = self.m
+        """Ratchet the trailing stop / break-even on this quote and return (trigger, mark, level, note) if any.
+
+        The effective stop is the highest of stop-loss, active break-even and trailing (the same rule as
+        :meth:`Guard.stop_level`, written out here: this runs for every quote a held market gets)."""
         g = h.guard
         p = g.protection
         lv = g.levels
-        side = h.pos.side
-        if p is None or lv is None or side is None:
+        count = h.pos.count
+        if p is None or lv is None or count == 0:
             return None
-        mark = mark_of(side, q, p.trigger_source)
+        mark = mark_of("yes" if count > 0 else "no", q, p.trigger_source)
         if mark is None:
             return None
         if lv.break_even_at is not None and not g.break_even_active and mark >= lv.break_even_at:
             g.break_even_active = True
-            m.dirty_holdings.add(h.pos.ticker)
-            m.deadline_dirty = True
-        activated = g.peak is not None or lv.trail_activation is None or mark >= lv.trail_activation
-        if lv.trailing and (g.peak is None or mark > g.peak) and activated:
-            g.peak = mark
-            m.dirty_holdings.add(h.pos.ticker)
-        stop, stop_rule = g.stop_level()
-        stop_hit = stop is not None and mark <= stop
+            self.m.dirty_holdings.add(h.pos.ticker)
+            self.m.deadline_dirty = True
+        stop = lv.stop
+        rule = "stop_loss"
+        if g.break_even_active:
+            be = lv.break_even_stop
+            if be is not None and (stop is None or be > stop):
+                stop, rule = be, "break_even"
+        if lv.trailing:
+            peak = g.peak
+            if peak is None:
+                if lv.trail_activation is None or mark >= lv.trail_activation:
+                    peak = g.peak = mark
+                    self.m.dirty_holdings.add(h.pos.ticker)
+            elif mark > peak:
+                peak = g.peak = mark
+                self.m.dirty_holdings.add(h.pos.ticker)
+            if peak is not None:
+                trail = peak - p.trail_gap(peak)
+                if stop is None or trail > stop:
+                    stop, rule = trail, "trailing_stop"
         tp = lv.take_profit
         tp_hit = tp is not None and mark >= tp
-        if stop_hit and stop is not None:
+        if stop is not None and mark <= stop:
             note = "stop and take-profit both crossed by one quote; stop wins" if tp_hit else ""
-            return stop_rule, mark, stop, note
+            return rule, mark, stop, note
         if tp_hit and tp is not None:
             return "take_profit", mark, tp, ""
         return None
