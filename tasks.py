@@ -6,7 +6,8 @@
     python3 tasks.py setup    # only set up / refresh .venv
 
 The virtual environment is refreshed whenever pyproject.toml changes (a hash is kept in .venv). Extra arguments
-after the task name go to the program (``python3 tasks.py test -k units``).
+after the task name go to the program (``python3 tasks.py test -k units``). Ctrl-C (SIGINT) and SIGTERM are passed
+on to the program, and tasks.py waits for it to finish cleanly (the demo prints its summary) and exits with its code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import venv
@@ -33,6 +35,26 @@ def _python() -> Path:
 def _run(cmd: list[str], **kw: object) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+
+
+def run_program(cmd: list[str]) -> int:
+    """Run ``cmd`` in the repo and return its exit code, passing SIGINT/SIGTERM on to it instead of dying with a
+    KeyboardInterrupt: it stops the way it chooses to (the demo stops its threads and prints its summary) and we
+    wait for that. A Ctrl-C in a terminal reaches the program directly too; a second signal does no harm."""
+    print("+", " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+
+    def forward(signum: int, _frame: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
 
 
 def _wanted_stamp(with_test_extras: bool) -> str:
@@ -84,14 +106,12 @@ def main(argv: list[str]) -> int:
         return 0
     if task == "demo":
         py = setup(with_test_extras=False)
-        return subprocess.call([str(py), "-m", "kalshikit.live", "--demo", *rest], cwd=ROOT)
+        return run_program([str(py), "-m", "kalshikit.live", "--demo", *rest])
     if task == "test":
         py = setup(with_test_extras=True)
         _ensure_chromium()
         notebooks = ["--nbmake", "notebooks"] if any((ROOT / "notebooks").glob("*.ipynb")) else []
-        cmd = [str(py), "-m", "pytest", "tests", *notebooks, *rest]
-        print("+", " ".join(cmd), flush=True)
-        return subprocess.call(cmd, cwd=ROOT)
+        return run_program([str(py), "-m", "pytest", "tests", *notebooks, *rest])
     print(__doc__)
     return 0 if task in ("help", "-h", "--help") else 2
 

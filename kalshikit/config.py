@@ -26,6 +26,7 @@ StalePolicy = Literal["hold", "confirm", "fire"]
 
 ENVIRONMENTS: tuple[Environment, ...] = ("sim", "demo", "prod")
 STALE_POLICIES: tuple[StalePolicy, ...] = ("hold", "confirm", "fire")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 # Current canonical hosts first; the legacy shared hosts are still served by Kalshi and accepted here.
 KALSHI_HOSTS: dict[str, dict[str, tuple[str, str]]] = {
@@ -182,6 +183,8 @@ class Settings:
         ):
             if value not in choices:
                 problems.append(f"{ENV_VARS[name]}={value!r} is not valid; allowed: {' | '.join(choices)}")
+        if not isinstance(self.log_level, str) or self.log_level.lower() not in LOG_LEVELS:
+            problems.append(f"LOG_LEVEL={self.log_level!r} is not valid; allowed: {' | '.join(LOG_LEVELS)}")
         attempts = self.exit_max_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             problems.append(f"EXIT_MAX_ATTEMPTS={attempts!r} is not valid; allowed: a whole number >= 1")
@@ -420,7 +423,7 @@ def _build(values: Mapping[str, str], overrides: Mapping[str, Any]) -> Settings:
         "reads_per_second": r.seconds("KALSHI_READS_PER_SECOND", d.reads_per_second),
         "writes_per_second": r.seconds("KALSHI_WRITES_PER_SECOND", d.writes_per_second),
         "odds_api_url": r.get("ODDS_API_URL", d.odds_api_url, _url, "an http(s) URL"),
-        "log_level": r.choice("LOG_LEVEL", d.log_level.lower(), ("debug", "info", "warning", "error")).upper(),
+        "log_level": r.choice("LOG_LEVEL", d.log_level.lower(), LOG_LEVELS).upper(),
     }
     rest_url = r.get("KALSHI_REST_URL", "", _url, "an http(s) URL ending in /trade-api/v2")
     ws_url = r.get("KALSHI_WS_URL", "", _url, "a ws(s) URL ending in /trade-api/ws/v2")

@@ -5,7 +5,13 @@
     python -m kalshikit.live --env demo --stop-loss 0.10 --take-profit 0.15
     python -m kalshikit.live --env prod ...        # real money: only when named
 
-Exit codes: 0 clean stop, 2 bad configuration or credentials (the message says what to fix), 1 anything else.
+With rules (--stop-loss ..., --rules FILE) the positions already held are checked over REST before the engine
+starts: a rule that cannot be armed on one of them, or a level the current price already crosses (the position
+would be sold at once), stops the start with exit code 2 and what to change. --allow-immediate means "a crossed
+level is meant: exit those positions now".
+
+Exit codes: 0 clean stop (also on SIGINT/SIGTERM), 2 bad configuration, credentials or rules (the message says what
+to fix), 1 anything else.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from kalshikit.config import ENVIRONMENTS, Settings
+from kalshikit.config import ENVIRONMENTS, LOG_LEVELS, Settings
 from kalshikit.core.rules import STALE_POLICIES, TRIGGER_SOURCES, protection
 from kalshikit.errors import ConfigError, KalshiKitError, RuleError
 
@@ -65,9 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger-source", choices=TRIGGER_SOURCES, help="price the rules compare (default bid)")
     p.add_argument("--stale-policy", choices=STALE_POLICIES, help="what to do on a stale price (default confirm)")
     p.add_argument("--max-slippage", type=float, metavar="DOLLARS", help="lowest exit price below the trigger")
+    p.add_argument("--allow-immediate", action="store_true",
+                   help="the rules may cross the current price of a position held: exit it now (without this, "
+                   "such rules stop the start with exit code 2)")
     p.add_argument("--status-every", type=float, metavar="SECONDS",
                    help="status line interval (default UI_UPDATE_INTERVAL on a terminal, 10 s otherwise)")
-    p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    p.add_argument("--log-level", type=str.upper, choices=[level.upper() for level in LOG_LEVELS], default=None,
+                   help="what is logged to stderr (default LOG_LEVEL, else INFO)")
     p.add_argument("--env-file", type=Path, default=Path(".env"),
                    help="settings file read under the environment (default .env; the simulator writes one)")
     return p
@@ -108,26 +118,46 @@ def _status_printer(every: float) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=(args.log_level or "INFO").upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    done = threading.Event()
+    signalled: list[str] = []
+
+    def _signal(signum: int, _frame: Any) -> None:
+        if not signalled:  # a second Ctrl-C (or the same one forwarded by tasks.py) changes nothing
+            signalled.append(signal.Signals(signum).name)
+            log.info("received %s, stopping", signalled[0])
+        done.set()
+
+    # From the start, so a Ctrl-C while the engine is still starting stops it cleanly too (no traceback).
+    signal.signal(signal.SIGINT, _signal)
+    signal.signal(signal.SIGTERM, _signal)
     try:
         overrides: dict[str, Any] = {}
         if args.env:
             overrides["env"] = args.env
+        if args.log_level:
+            overrides["log_level"] = args.log_level
         if args.env_file != Path(".env") and not args.env_file.is_file():
             raise ConfigError(f"--env-file {args.env_file} does not exist")
         settings = Settings.from_env(env_file=args.env_file, **overrides)
+    except ConfigError as exc:
+        print(f"kalshikit: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
         if args.demo and settings.env != "sim":
             raise ConfigError("--demo runs on the simulator only; drop --env or use --env sim")
         rules = rules_from(args)
         if args.demo:
             rules = {"stop": 0.04, "take_profit": 0.05, "trailing": 0.03, **rules}
-        default = protection(**{"stale_policy": settings.stale_policy, **rules}) if rules else None
+        default = protection(**rules) if rules else None  # what it leaves open comes from the settings
         recordings = list(args.recording)
         if args.demo and not recordings and SAMPLE.is_dir():
             recordings = [SAMPLE]
         if recordings and settings.env != "sim":
             raise ConfigError("--recording feeds the simulator; it cannot be used with --env demo/prod")
+        if default is not None and settings.rest_url:  # an exchange that may hold positions already
+            _check_positions_held(settings, default, args.allow_immediate)
         from kalshikit.live.kit import Kit
 
         kit = Kit(settings, default_protection=default, recording=recordings or None, sim_speed=args.speed,
@@ -140,14 +170,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kalshikit: {exc} ({exc.who_acts} must act)", file=sys.stderr)
         return 2
 
-    done = threading.Event()
-
-    def _signal(signum: int, _frame: Any) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        done.set()
-
-    signal.signal(signal.SIGINT, _signal)
-    signal.signal(signal.SIGTERM, _signal)
     every = args.status_every or (settings.ui_update_interval if sys.stdout.isatty() else 10.0)
     kit.on_update(_status_printer(every))
     if args.demo:
@@ -165,6 +187,18 @@ def main(argv: list[str] | None = None) -> int:
             print(trades[cols].to_string(index=False), flush=True)
             print(f"net P&L {trades['pnl'].sum():+.2f} USD after {trades['fees'].sum():.2f} fees", flush=True)
     return 0
+
+
+def _check_positions_held(settings: Settings, default: Any, allow_immediate: bool) -> None:
+    """Exit-2 problems of the default rules on the positions held now (see :mod:`kalshikit.live.preflight`)."""
+    from kalshikit.kalshi.rest import KalshiRest
+    from kalshikit.live.kit import journal_path_for
+    from kalshikit.live.preflight import check_default_rules
+
+    with KalshiRest.from_settings(settings) as rest:
+        held = check_default_rules(rest, default, allow_immediate=allow_immediate, journal=journal_path_for(settings))
+    if held:
+        log.info("the rules can protect the %d position(s) held: %s", len(held), ", ".join(h.ticker for h in held))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ class DemoTrader:
 
     def on_update(self, snap: Any) -> None:
         now = time.monotonic()
-        if len(snap.positions) >= self.count or now - self._last < self.pause_s:
+        if not snap.running or len(snap.positions) >= self.count or now - self._last < self.pause_s:
             return
         held = {p.ticker for p in snap.positions}
         if self.open_one(held, now):

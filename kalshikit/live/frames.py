@@ -1,4 +1,9 @@
-"""pandas views of the live engine's immutable snapshots (dollars as floats here: display only)."""
+"""pandas views of the live engine's immutable snapshots, one unit per column for every table a user sees.
+
+Prices are dollars (floats, NaN where there is none), counts contracts, money dollars, times tz-aware UTC
+timestamps; a raw integer appears only in a column whose name ends in ``_ns`` (ns since the epoch, UTC), kept for
+joins with recordings. The same units as the replay tables (``kalshikit.replay``), so live and replay frames line up.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,12 @@ from typing import Any
 import pandas as pd
 
 from kalshikit.core.events import Quote
+from kalshikit.tables import dollars_or_nan as _d
+from kalshikit.tables import money_or_nan as _m
+from kalshikit.tables import timestamp as _ts
+from kalshikit.tables import typed_frame
+from kalshikit.units import COUNT_SCALE, NS_PER_S
 
-NS_PER_S = 1_000_000_000
 POSITION_COLUMNS = [
     "ticker",
     "side",
@@ -23,6 +32,7 @@ POSITION_COLUMNS = [
     "fees",
     "state",
     "rules",
+    "rules_rejected",
     "stop",
     "stop_rule",
     "take_profit",
@@ -34,23 +44,39 @@ POSITION_COLUMNS = [
     "trigger",
     "attempt",
     "market_status",
+    "opened",
 ]
+POSITION_FLOATS = (
+    "count", "entry", "yes_bid", "yes_ask", "mark", "unrealized", "realized", "fees", "stop", "take_profit",
+    "trailing_peak", "distance", "price_age_s",
+)
+PRICE_COLUMNS = ["ticker", "yes_bid", "yes_ask", "bid_size", "ask_size", "last", "age_s", "stale", "source"]
+TRADE_COLUMNS = [
+    "ticker", "side", "count", "entry_price", "exit_price", "reason", "trigger_price", "realized", "fees", "pnl",
+    "opened", "closed", "settlement_result", "position_id",
+]
+ENTRY_COLUMNS = ["ticker", "entry_time", "side", "count", "entry_price"]
+STRATEGY_COLUMNS = ["ns", "ts", "ticker", "side", "count", "limit", "reason", "action", "why"]
 
 
-def _d(price: int | None) -> float | None:
-    return None if price is None else price / 10_000
+def _c(count: int | None) -> float:
+    return float("nan") if count is None else count / COUNT_SCALE
 
 
-def _m(money: int | None) -> float | None:
-    return None if money is None else money / 1_000_000
+def is_stale(view: Any, now_ns: int, stale_after_ns: int) -> bool:
+    """A position's price is stale when the monitor says so (e.g. from before the feed went down) or when it is
+    older than the configured limit (WEBSOCKET_PRICE_CACHE_STALE_SECS) as of ``now_ns``."""
+    if view.quote_recv_ns is None:
+        return True
+    return bool(view.stale) or now_ns - view.quote_recv_ns > stale_after_ns
 
 
-def positions_frame(views: Iterable[Any], now_ns: int) -> pd.DataFrame:
+def positions_frame(views: Iterable[Any], now_ns: int, stale_after_ns: int) -> pd.DataFrame:
     rows = [
         {
             "ticker": v.ticker,
             "side": v.side,
-            "count": v.count / 100,
+            "count": _c(v.count),
             "entry": _d(v.entry_price),
             "yes_bid": _d(v.yes_bid),
             "yes_ask": _d(v.yes_ask),
@@ -60,21 +86,23 @@ def positions_frame(views: Iterable[Any], now_ns: int) -> pd.DataFrame:
             "fees": _m(v.fees),
             "state": v.state,
             "rules": v.rules,
+            "rules_rejected": v.rules_rejected,
             "stop": _d(v.stop),
             "stop_rule": v.stop_rule,
             "take_profit": _d(v.take_profit),
             "trailing_peak": _d(v.trailing_peak),
             "nearest_trigger": v.nearest_trigger,
             "distance": _d(v.distance_to_trigger),
-            "price_age_s": None if v.quote_recv_ns is None else (now_ns - v.quote_recv_ns) / NS_PER_S,
-            "stale": v.stale,
+            "price_age_s": float("nan") if v.quote_recv_ns is None else (now_ns - v.quote_recv_ns) / NS_PER_S,
+            "stale": is_stale(v, now_ns, stale_after_ns),
             "trigger": v.trigger,
             "attempt": v.attempt,
             "market_status": v.market_status,
+            "opened": _ts(v.opened_ns),
         }
         for v in views
     ]
-    return pd.DataFrame(rows, columns=POSITION_COLUMNS)
+    return typed_frame(rows, POSITION_COLUMNS, POSITION_FLOATS, ("opened",))
 
 
 def prices_frame(quotes: Mapping[str, Quote], now_ns: int, stale_after_ns: int) -> pd.DataFrame:
@@ -83,8 +111,8 @@ def prices_frame(quotes: Mapping[str, Quote], now_ns: int, stale_after_ns: int) 
             "ticker": q.ticker,
             "yes_bid": _d(q.yes_bid),
             "yes_ask": _d(q.yes_ask),
-            "bid_size": None if q.yes_bid_size is None else q.yes_bid_size / 100,
-            "ask_size": None if q.yes_ask_size is None else q.yes_ask_size / 100,
+            "bid_size": _c(q.yes_bid_size),
+            "ask_size": _c(q.yes_ask_size),
             "last": _d(q.last),
             "age_s": (now_ns - q.recv_ns) / NS_PER_S,
             "stale": now_ns - q.recv_ns > stale_after_ns,
@@ -92,20 +120,7 @@ def prices_frame(quotes: Mapping[str, Quote], now_ns: int, stale_after_ns: int) 
         }
         for q in sorted(quotes.values(), key=lambda q: q.ticker)
     ]
-    cols = ["ticker", "yes_bid", "yes_ask", "bid_size", "ask_size", "last", "age_s", "stale", "source"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def records_frame(records: Iterable[Any]) -> pd.DataFrame:
-    """Any msgspec structs (Decision, PositionClosed, ...) as rows, with their own field names."""
-    rows = [{f: getattr(r, f) for f in r.__struct_fields__} for r in records]
-    return pd.DataFrame(rows)
-
-
-TRADE_COLUMNS = [
-    "ticker", "side", "count", "entry_price", "exit_price", "reason", "trigger_price", "realized", "fees", "pnl",
-    "opened", "closed", "settlement_result", "position_id",
-]
+    return typed_frame(rows, PRICE_COLUMNS, ("yes_bid", "yes_ask", "bid_size", "ask_size", "last", "age_s"))
 
 
 def trades_frame(closed: Iterable[Any]) -> pd.DataFrame:
@@ -114,7 +129,7 @@ def trades_frame(closed: Iterable[Any]) -> pd.DataFrame:
         {
             "ticker": c.ticker,
             "side": c.side,
-            "count": c.count / 100,
+            "count": _c(c.count),
             "entry_price": _d(c.entry_price),
             "exit_price": _d(c.exit_price),
             "reason": c.reason,
@@ -122,11 +137,49 @@ def trades_frame(closed: Iterable[Any]) -> pd.DataFrame:
             "realized": _m(c.realized),
             "fees": _m(c.fees),
             "pnl": _m(c.realized - c.fees),
-            "opened": pd.Timestamp(c.opened_ns, unit="ns", tz="UTC") if c.opened_ns else None,
-            "closed": pd.Timestamp(c.closed_ns, unit="ns", tz="UTC"),
+            "opened": _ts(c.opened_ns),
+            "closed": _ts(c.closed_ns),
             "settlement_result": c.settlement_result,
             "position_id": c.position_id,
         }
         for c in closed
     ]
-    return pd.DataFrame(rows, columns=TRADE_COLUMNS)
+    floats = ("count", "entry_price", "exit_price", "trigger_price", "realized", "fees", "pnl")
+    return typed_frame(rows, TRADE_COLUMNS, floats, ("opened", "closed"))
+
+
+def entries_frame(positions: Iterable[Any]) -> pd.DataFrame:
+    """Positions (PositionClosed or PositionView) as the entries table ``kalshikit.replay`` reads: ``entry_time``
+    a UTC timestamp (exact to the ns), ``count`` in contracts, ``entry_price`` in dollars."""
+    rows = [
+        {
+            "ticker": p.ticker,
+            "entry_time": _ts(p.opened_ns),
+            "side": p.side,
+            "count": _c(p.count),
+            "entry_price": _d(p.entry_price),
+        }
+        for p in positions
+        if p.entry_price is not None and p.side
+    ]
+    return typed_frame(rows, ENTRY_COLUMNS, ("count", "entry_price"), ("entry_time",))
+
+
+def strategy_decisions_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The strategy's order intents (the StrategyLoop's records, integers) with ``count`` in contracts and
+    ``limit`` in dollars; ``ns`` is kept (raw ns, UTC) as in the replay's ``entries`` table."""
+    rows = [
+        {
+            "ns": r["ns"],
+            "ts": _ts(r["ns"]),
+            "ticker": r["ticker"],
+            "side": r["side"],
+            "count": _c(r["count"]),
+            "limit": _d(r["limit"]),
+            "reason": r["reason"],
+            "action": r["action"],
+            "why": r["why"],
+        }
+        for r in records
+    ]
+    return typed_frame(rows, STRATEGY_COLUMNS, ("count", "limit"), ("ts",))

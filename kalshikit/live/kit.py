@@ -31,7 +31,7 @@ from kalshikit.core.events import Flatten, Protect, Quote, SetPaused, Unprotect
 from kalshikit.core.marks import mark_of
 from kalshikit.core.monitor import Monitor, MonitorConfig, PositionView
 from kalshikit.core.rules import Protection, TriggerSource, crossed_rules, dollars_to_price, protection
-from kalshikit.errors import ConfigError, KalshiKitError, RuleError
+from kalshikit.errors import ConfigError, CrossedLevelError, KalshiKitError, RuleError
 from kalshikit.kalshi.auth import KalshiSigner
 from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.kalshi.ws import ACCOUNT_CHANNELS, KalshiWebSocket
@@ -108,6 +108,7 @@ class Kit:
         self.recorder: Any = None
         self.odds_recorder: Any = None
         self.started_ns = 0
+        self._log_levels: tuple[int | None, int | None] = (None, None)  # (found, set) on start: LOG_LEVEL
 
     @classmethod
     def from_env(cls, *, env_file: str | Path | None = ".env", **kwargs: Any) -> Kit:
@@ -129,10 +130,12 @@ class Kit:
             if self._running:
                 log.info("kit already running")
                 return self
+            self._set_log_level()
             try:
                 self._start()
             except BaseException:
                 self._teardown()
+                self._restore_log_level()
                 raise
             self._running = True
             atexit.register(self.stop)
@@ -157,7 +160,8 @@ class Kit:
         inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._inbox = inbox
         self.cache = PriceCache(s.websocket_price_cache_stale_secs, on_held_update=inbox.put)
-        config = MonitorConfig(id_salt=self.journal.id_salt, default_protection=self._default_rules())
+        config = MonitorConfig(id_salt=self.journal.id_salt, default_protection=self._default_rules(),
+                               stale_after_ns=self._stale_after_ns())
         self.monitor = Monitor.from_state(config, self.journal.load_state())
         resume_actions = self.monitor.resume(time.time_ns())
         self.executor = OrderExecutor(self.rest, inbox.put)
@@ -255,7 +259,7 @@ class Kit:
             # The embedded simulator forgets everything when it stops; so does its journal.
             self._tmpdir = tempfile.TemporaryDirectory(prefix="kalshikit-sim-")
             return Path(self._tmpdir.name) / "journal.sqlite"
-        return self.settings.data_dir / self.settings.env / "journal.sqlite"
+        return journal_path_for(self.settings)
 
     def _report_dir(self) -> Path:
         if self._tmpdir is not None:
@@ -303,7 +307,21 @@ class Kit:
             self._running = False
             log.info("kalshikit stopping")
             self._teardown(timeout)
+            self._restore_log_level()
             atexit.unregister(self.stop)
+
+    def _set_log_level(self) -> None:
+        """LOG_LEVEL is the level of the ``kalshikit`` loggers while this kit runs (what reaches your handlers, or
+        stderr for warnings when you configured none); the level found is put back on stop."""
+        level = logging.getLevelName(self.settings.log_level.upper())
+        self._log_levels = (log.level, level)
+        log.setLevel(level)
+
+    def _restore_log_level(self) -> None:
+        before, mine = self._log_levels
+        if before is not None and log.level == mine:  # unless someone (another kit, the user) changed it since
+            log.setLevel(before)
+        self._log_levels = (None, None)
 
     def _teardown(self, timeout: float = 5.0) -> None:
         for t in (self.strategy_thread, self.ws):
@@ -358,30 +376,37 @@ class Kit:
         ``trailing_activation``), ``break_even_after``, ``exit_before_close_s``, ``time_exit_at_ns``,
         ``trigger_source`` (bid|last|mid), ``stale_policy`` (hold|confirm|fire).
 
-        Raises RuleError, changing nothing, when a rule cannot apply to the position (a stop below $0) or when the
-        current price already crosses a level (a stop at or above the bid would sell at once: a typo like 0.95 for
-        0.45 must not dump the position). ``allow_immediate=True`` means "exit now if it is crossed".
+        Raises RuleError, changing nothing, when a rule cannot apply to the position (a stop below $0), and its
+        subclass CrossedLevelError when the current price already crosses a level (a stop at or above the bid would
+        sell at once: a typo like 0.95 for 0.45 must not dump the position); without a price yet, it is read over
+        REST first. ``allow_immediate=True`` means "exit now if it is crossed".
         """
         self._require_running()
         p = self._protection(**rules)
         view = self._view(ticker)
         if view is None:
             raise RuleError(f"no open position in {ticker}; open one first (or wait for reconciliation)")
+        if view.quote_recv_ns is None and self.rest is not None and self.cache is not None:
+            # No price yet (a position adopted a moment ago): read it now, or a crossed level would only show
+            # itself by exiting on the first quote.
+            try:
+                for q in rest_quotes(self.rest, [ticker]):
+                    self.cache.update(q)  # the monitor gets it too (a held market)
+            except KalshiKitError as exc:
+                log.warning("%s: could not read the current price before arming rules (%s)", ticker, exc)
+            view = self._view(ticker) or view
         if view.entry_price is not None:
             levels = p.check(view.entry_price)  # raises naming every rule that cannot apply
             crossed = crossed_rules(p, levels, view_mark(view, p.trigger_source), time.time_ns(), view.close_ns)
             if crossed and not allow_immediate:
-                raise RuleError(
-                    f"{ticker}: {'; '.join(crossed)}, so it would exit at once; nothing was changed. Pass "
-                    "allow_immediate=True to exit now, or choose levels the price has not reached."
-                )
+                raise _crossed(ticker, crossed)
         t = self.monitor_thread
         before = len(t.decisions) if t is not None else 0
         self._post(Protect(ticker, p, allow_immediate), wait)
         if wait and t is not None:
             refused = [d for d in t.decisions[before:] if d.ticker == ticker and d.kind == "protect_refused"]
             if refused:  # the price moved across a level between the check above and the monitor
-                raise RuleError(f"{ticker}: rules refused, nothing changed: {refused[-1].detail}")
+                raise _crossed(ticker, refused[-1].detail.split("; "))
 
     def _require_running(self) -> None:
         if self.monitor_thread is None or not self._running:
@@ -410,9 +435,20 @@ class Kit:
     def resume(self) -> None:
         self._post(SetPaused(False), True)
 
-    def reconcile_now(self) -> None:
-        if self.strategy_thread is not None:
-            self.strategy_thread.reconcile_now()
+    def reconcile_now(self, wait: bool = False, timeout: float = 10.0) -> None:
+        """Read the positions held from the exchange now (positions bought elsewhere are adopted). ``wait=True``
+        returns once that is done and the monitor has taken it in, so ``kit.positions()`` shows them."""
+        t = self.strategy_thread
+        if t is None or not self._running:
+            if wait:
+                self._require_running()
+            return
+        if not wait:
+            t.reconcile_now()
+            return
+        if not t.reconcile_now(timeout):
+            raise TimeoutError(f"no reconciliation within {timeout:g} s (see kit.status()['strategy']['last_error'])")
+        self.sync(timeout)
 
     def sync(self, timeout: float = 10.0) -> bool:
         """Wait until the monitor has processed everything posted so far."""
@@ -448,23 +484,29 @@ class Kit:
         return self._build_snapshot()
 
     def positions(self) -> pd.DataFrame:
-        """Open positions with their rules, levels, guard state and price age (floats in dollars, for display)."""
+        """Open positions with their rules (and ``rules_rejected``: rules that could not be armed, with the reason),
+        levels, guard state and price age. Prices and money in dollars (NaN before prices arrive), counts in
+        contracts; ``stale`` uses WEBSOCKET_PRICE_CACHE_STALE_SECS."""
         from kalshikit.live.frames import positions_frame
 
-        return positions_frame(self._views(), time.time_ns())
+        return positions_frame(self._views(), time.time_ns(), self._stale_after_ns())
+
+    def _stale_after_ns(self) -> int:
+        return int(self.settings.websocket_price_cache_stale_secs * NS_PER_S)
 
     def prices(self) -> pd.DataFrame:
         """The price cache: one row per market with bid/ask/last, age and staleness."""
         from kalshikit.live.frames import prices_frame
 
         quotes = self.cache.snapshot() if self.cache else {}
-        stale_ns = self.cache.stale_after_ns if self.cache else 60 * NS_PER_S
-        return prices_frame(quotes, time.time_ns(), stale_ns)
+        return prices_frame(quotes, time.time_ns(), self._stale_after_ns())
 
     def decisions(self) -> pd.DataFrame:
-        from kalshikit.live.frames import records_frame
+        """Every decision of the monitor this session (trigger, exit, protect, rules_rejected, ...) with the price
+        it was made on: mark and level in dollars, ``ts`` a UTC timestamp, raw times in the ``*_ns`` columns."""
+        from kalshikit.tables import decisions_frame
 
-        return records_frame(self.monitor_thread.decisions if self.monitor_thread else [])
+        return decisions_frame(self.monitor_thread.decisions if self.monitor_thread else [])
 
     def trades(self) -> pd.DataFrame:
         """Closed positions of this session: entry, exit, reason, P&L (dollars)."""
@@ -473,19 +515,14 @@ class Kit:
         return trades_frame(self.monitor_thread.closed if self.monitor_thread else [])
 
     def entries(self) -> pd.DataFrame:
-        """The positions of this session as an entries table (ticker, entry_time, side, count, entry_price): what
-        ``kalshikit.replay.replay`` / ``parity`` need to replay the session with the same positions."""
-        import pandas as pd
+        """The positions of this session as an entries table (ticker, entry_time as a UTC timestamp, side, count in
+        contracts, entry_price in dollars): what ``kalshikit.replay.replay`` / ``parity`` need to replay the session
+        with the same positions."""
+        from kalshikit.live.frames import entries_frame
 
-        rows = []
-        closed = self.monitor_thread.closed if self.monitor_thread else []
-        for c in closed:
-            if c.entry_price is not None and c.side:
-                rows.append((c.ticker, c.opened_ns, c.side, c.count / 100, c.entry_price / 10_000))
-        for v in self._views():
-            if v.entry_price is not None and v.side:
-                rows.append((v.ticker, v.opened_ns, v.side, v.count / 100, v.entry_price / 10_000))
-        return pd.DataFrame(rows, columns=["ticker", "entry_time", "side", "count", "entry_price"])
+        closed = list(self.monitor_thread.closed) if self.monitor_thread else []
+        done = {c.position_id for c in closed}  # a position that just closed may still be in the last snapshot
+        return entries_frame([*closed, *(v for v in self._views() if v.position_id not in done)])
 
     def alerts(self) -> list[Any]:
         from kalshikit.core.actions import Alert
@@ -569,6 +606,7 @@ class Kit:
                 self.odds_recorder = OddsRecorder(self.record_dir, env=self.settings.env)
                 record = self.odds_recorder
             self.odds = OddsClient.from_settings(self.settings, record=record)
+            assert self.rest is not None  # made in _start before the strategy is set up
             self.gatherer = DataGatherer(self.rest, self.odds, self.gather)
         risk = self.risk if self.risk is not None else RiskLimits()
         self._risk_manager = risk if isinstance(risk, RiskManager) else RiskManager(risk)
@@ -604,11 +642,11 @@ class Kit:
         return sum(c.realized - c.fees for c in closed if c.closed_ns >= day_start)
 
     def strategy_decisions(self) -> pd.DataFrame:
-        """Every entry the strategy asked for this session: sent or refused by the risk limits, with the reason."""
-        import pandas as pd
+        """Every entry the strategy asked for this session: sent or refused by the risk limits, with the reason;
+        ``count`` in contracts, ``limit`` in dollars, ``ts`` when it was decided (``ns``: the same, raw)."""
+        from kalshikit.live.frames import strategy_decisions_frame
 
-        rows = list(self.strategy_thread.decisions) if self.strategy_thread else []
-        return pd.DataFrame(rows, columns=["ns", "ticker", "side", "count", "limit", "reason", "action", "why"])
+        return strategy_decisions_frame(list(self.strategy_thread.decisions) if self.strategy_thread else [])
 
     def _daily_report(self, day: str) -> dict[str, Any]:
         start = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) * NS_PER_S
@@ -627,6 +665,19 @@ class Kit:
             "connection": snap.connection if snap else None,
             "units": "money in micro-dollars, prices in $0.0001, counts in 1/100 contract",
         }
+
+
+def _crossed(ticker: str, crossed: list[str]) -> CrossedLevelError:
+    return CrossedLevelError(
+        f"{ticker}: {'; '.join(crossed)}, so it would exit at once; nothing was changed. Pass allow_immediate=True "
+        "to exit now, or choose levels the price has not reached.",
+        crossed,
+    )
+
+
+def journal_path_for(settings: Settings) -> Path:
+    """Where a kit on an external exchange (demo, prod, a simulator started by hand) keeps its journal."""
+    return settings.data_dir / settings.env / "journal.sqlite"
 
 
 def view_mark(view: PositionView, source: TriggerSource) -> int | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from kalshikit.cache import PriceCache
 from kalshikit.core.actions import (
+    Action,
     Alert,
     ConfirmQuote,
     Decision,
@@ -112,7 +113,7 @@ class StopLossMonitorThread(threading.Thread):
         self._log: list[LogEntry] = []
         self._closed_batch: list[PositionClosed] = []
         self._fills: list[Fill] = []
-        self.initial_actions: list[object] = []  # from Monitor.resume: watch restored markets, look up orders
+        self.initial_actions: list[Action] = []  # from Monitor.resume: watch restored markets, look up orders
 
     # ------------------------------------------------------------------ control
     def post(self, event: object) -> None:
@@ -203,7 +204,7 @@ class StopLossMonitorThread(threading.Thread):
         if actions:
             self._carry_out(actions, now)
 
-    def _carry_out(self, actions: list[object], now: int) -> None:
+    def _carry_out(self, actions: list[Action], now: int) -> None:
         """Record the actions, save the state if any of them reaches the exchange, then carry them out."""
         for a in actions:
             if type(a) in (Decision, Alert, PositionClosed, Transition):
@@ -214,7 +215,7 @@ class StopLossMonitorThread(threading.Thread):
         # Orders first: an exit must not wait for the subscription changes of the decision that caused it.
         for a in actions:
             if type(a) is PlaceOrder:
-                self.executor.place(a)  # type: ignore[arg-type]
+                self.executor.place(a)
         for a in actions:
             t = type(a)
             if t is ConfirmQuote:

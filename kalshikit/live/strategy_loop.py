@@ -84,6 +84,11 @@ class StrategyLoopThread(threading.Thread):
         self.errors = 0
         self.last_error = ""
         self.last_reconcile_ns = 0
+        # Reconciliations asked for (reconcile_now) and the latest asked-for one that has run, for waiting on it.
+        self._reconcile_cond = threading.Condition()
+        self._reconcile_asked = 0
+        self._reconcile_started = 0  # the asks the running (or last) reconciliation answers
+        self._reconcile_done = 0
         self.decisions: list[dict[str, Any]] = []
         self._entry_seq = 0
         self._resting: list[tuple[int, str, str]] = []  # (cancel at ns, ticker, client_order_id) of resting entries
@@ -97,17 +102,28 @@ class StrategyLoopThread(threading.Thread):
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
 
-    def reconcile_now(self) -> None:
-        """Ask for a reconciliation at once (e.g. after the user traded on the website)."""
+    def reconcile_now(self, timeout: float | None = None) -> bool:
+        """Ask for a reconciliation at once (e.g. after the user traded on the website). With ``timeout``, wait
+        (at most that many seconds) until a reconciliation that started after this call has run (its events are then
+        in the monitor's inbox); returns False when it has not."""
+        with self._reconcile_cond:
+            self._reconcile_asked += 1
+            asked = self._reconcile_asked
         self.last_reconcile_ns = 0
         self._kick.set()
+        if timeout is None:
+            return True
+        with self._reconcile_cond:
+            return self._reconcile_cond.wait_for(
+                lambda: self._reconcile_done >= asked or not self.is_alive(), timeout
+            ) and self._reconcile_done >= asked
 
     def run(self) -> None:
         next_strategy = self._clock()
         next_reconcile = self._clock()
         while not self._stop_event.is_set():
             now = self._clock()
-            if now >= next_reconcile or self.last_reconcile_ns == 0:
+            if now >= next_reconcile or self.last_reconcile_ns == 0 or self._reconcile_asked > self._reconcile_started:
                 self._reconcile()
                 next_reconcile = self._clock() + self.reconcile_ns
             if now >= next_strategy:
@@ -120,6 +136,8 @@ class StrategyLoopThread(threading.Thread):
             self._kick.clear()
 
     def _reconcile(self) -> None:
+        with self._reconcile_cond:
+            asked = self._reconcile_started = self._reconcile_asked  # asked before it started: it answers those
         try:
             report = reconcile(self.executor.rest, self.post, self._held(), clock_ns=self._clock)
             self.reconciles += 1
@@ -130,6 +148,10 @@ class StrategyLoopThread(threading.Thread):
             self.last_error = f"reconcile: {type(exc).__name__}: {exc}"
             self.last_reconcile_ns = self._clock()
             log.warning("reconciliation failed: %s", exc)
+        else:  # a failed one answers nobody: whoever waits, waits for the next one (every RECONCILE_INTERVAL)
+            with self._reconcile_cond:
+                self._reconcile_done = asked
+                self._reconcile_cond.notify_all()
         self._sync(self._held())
 
     def _cycle(self) -> None:

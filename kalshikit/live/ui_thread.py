@@ -148,7 +148,7 @@ def metrics_line(snap: KitSnapshot) -> str:
 
 
 def status_line(snap: KitSnapshot) -> str:
-    """One compact line for the headless runner."""
+    """One compact line for the headless runner; rules that could not be armed on a position are named in it."""
     c = snap.connection
     state = c.get("state", "-")
     if state == "reconnecting" and c.get("next_retry_in_s") is not None:
@@ -165,4 +165,7 @@ def status_line(snap: KitSnapshot) -> str:
     ]
     if snap.paused:
         parts.append("PAUSED")
+    rejected = [p for p in snap.positions if p.rules_rejected]
+    if rejected:  # the other rules of these positions are armed; these are not, and the user should know
+        parts.append("RULES NOT ARMED: " + "; ".join(f"{p.ticker}: {p.rules_rejected}" for p in rejected))
     return " | ".join(parts)

@@ -53,9 +53,14 @@ def _figure_widget(height: int) -> Any | None:
             legend={"orientation": "h", "y": -0.18, "font": {"size": 11}},
             uirevision="kalshikit",
         )
-        return go.FigureWidget(data=traces, layout=layout)
+        fig = go.FigureWidget(data=traces, layout=layout)
     except ImportError:
         return None
+    # Plotly's widget view listens for window resizes only when it lives in a Lumino panel (classic ipywidgets);
+    # as an anywidget (plotly 6+) it never does. plotly.js' own ``responsive`` option makes the figure follow the
+    # window: it re-measures its container on every resize (no width is set in the layout, so it fills it).
+    fig._config = {**fig._config, "responsive": True}
+    return fig
 
 
 class PositionChart:

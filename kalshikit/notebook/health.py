@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from kalshikit.live.frames import is_stale
 from kalshikit.notebook import fmt
 
 STYLE = """<style>
@@ -61,6 +62,7 @@ class HealthStrip:
 
     def __init__(self, *, stale_after_s: float = 60.0) -> None:
         self.stale_after_s = stale_after_s
+        self.stale_after_ns = int(stale_after_s * fmt.NS_PER_S)
         self.widget = widgets.HTML(value=STYLE + '<div class="kk-health">starting…</div>')
         self.widget.add_class("kk-health-strip")
         self.sends = 0
@@ -92,7 +94,7 @@ class HealthStrip:
             parts.append(f'<span><span class="kk-h-label">feed</span> <span class="{cls} kk-conn">{e(text)}</span>')
             parts.append("</span>")
         c = snap.connection
-        stale = sum(1 for p in snap.positions if p.stale)
+        stale = sum(1 for p in snap.positions if is_stale(p, snap.now_ns, self.stale_after_ns))
         items = [
             ("uptime", fmt.seconds(snap.monitor.get("uptime_s"))),
             ("frames/s", f"{c.get('frames_per_s', 0):.0f}"),
@@ -103,6 +105,10 @@ class HealthStrip:
             ("realized today", fmt.money(snap.realized_today)),
         ]
         parts.extend(f'<span><span class="kk-h-label">{k}</span> {e(v)}</span>' for k, v in items)
+        rejected = [p.ticker for p in snap.positions if p.rules_rejected]
+        if rejected:
+            parts.append(f'<span class="kk-bad kk-rules-rejected">rules not armed on {len(rejected)} position'
+                         f'{"s" if len(rejected) != 1 else ""}: {e(", ".join(rejected))}</span>')
         err = last_error(snap)
         if err:
             parts.append(f'<span class="kk-h-err" title="{e(err)}">last error: {e(err)}</span>')

@@ -2,7 +2,9 @@
 
 The HTML is rebuilt from each snapshot and sent to the browser only when it differs from what is shown, so 200
 positions cost one string build per update and no per-cell widgets. Rows are ordered by urgency: exits in progress
-and failures first, then armed positions nearest to a trigger.
+and failures first, then armed positions nearest to a trigger. A price older than the kit's stale limit
+(WEBSOCKET_PRICE_CACHE_STALE_SECS) is marked stale; a rule that could not be armed on a position is named under its
+row.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from kalshikit.live.frames import is_stale
 from kalshikit.notebook import fmt
 
 STATE_LABELS = {
@@ -64,6 +67,8 @@ STYLE = """<style>
 .kk-st-closed{background:#e8eaf6;color:#333}
 .kk-stale{background:#fff1d6;color:#8a5300;font-weight:600;padding:0 4px;border-radius:3px}
 .kk-foot td{color:#555;font-weight:600;border-top:1px solid #ccc}
+.kk-table td.kk-rejected{text-align:left;white-space:normal;color:#b3261e;font-weight:600;background:#fdecea}
+.kk-warn-mark{color:#b3261e;font-weight:700;margin-left:3px}
 </style>"""
 
 
@@ -84,6 +89,7 @@ class PositionsTable:
     def __init__(self, *, max_rows: int = 250, stale_after_s: float = 60.0) -> None:
         self.max_rows = max_rows
         self.stale_after_s = stale_after_s
+        self.stale_after_ns = int(stale_after_s * fmt.NS_PER_S)
         self.widget = widgets.HTML(value=self._empty("waiting for the first update…"))
         self.widget.add_class("kk-positions")
         self.renders = 0  # HTML strings built
@@ -113,13 +119,20 @@ class PositionsTable:
         fresh: dict[tuple[Any, ...], str] = {}
         for v in shown:
             texit = None if v.time_exit_ns is None else max(0, (v.time_exit_ns - now_ns) // fmt.NS_PER_S)
-            key = (v, v.ticker == selected, texit)
+            stale = is_stale(v, now_ns, self.stale_after_ns)
+            key = (v, v.ticker == selected, texit, stale)
             row = cache.get(key)
             if row is None:
-                row = self._row(v, now_ns, v.ticker == selected)
+                row = self._row(v, now_ns, v.ticker == selected, stale)
             fresh[key] = row
             parts.append(row)
-            parts.append(self._age(v, now_ns))
+            parts.append(self._age(v, now_ns, stale))
+            if v.rules_rejected:
+                parts.append(
+                    f'<tr class="kk-rejected-row" data-ticker="{fmt.esc(v.ticker)}"><td class="kk-rejected" '
+                    f'colspan="{len(COLUMNS)}">⚠ rules not armed on {fmt.esc(v.ticker)} (the others are): '
+                    f"{fmt.esc(v.rules_rejected)}</td></tr>"
+                )
         self._rows = fresh
         parts.append("</tbody>")
         total = sum(v.unrealized or 0 for v in views)
@@ -131,7 +144,7 @@ class PositionsTable:
         )
         return "".join(parts)
 
-    def _row(self, v: Any, now_ns: int, selected: bool) -> str:
+    def _row(self, v: Any, now_ns: int, selected: bool, stale: bool) -> str:
         e = fmt.esc
         levels = fmt.rule_levels(v)
         stop = fmt.DASH
@@ -161,6 +174,9 @@ class PositionsTable:
             label += f" #{v.attempt}"
         if v.market_status not in ("active", ""):
             label += f" ({e(v.market_status)})"
+        warn = ""
+        if v.rules_rejected:
+            warn = f'<span class="kk-warn-mark" title="rules not armed: {e(v.rules_rejected)}">⚠</span>'
         side = (v.side or "?").upper()
         cells = (
             f'<td class="kk-ticker">{e(v.ticker)}</td>',
@@ -176,17 +192,17 @@ class PositionsTable:
             f'<td class="kk-trail">{trail}</td>',
             f'<td class="kk-texit">{texit}</td>',
             f'<td class="kk-dist">{dist}</td>',
-            f'<td class="kk-state"><span class="kk-st kk-st-{e(state)}">{label}</span></td>',
+            f'<td class="kk-state"><span class="kk-st kk-st-{e(state)}">{label}</span>{warn}</td>',
         )
-        cls = f"kk-row kk-state-{e(state)}{' kk-selected' if selected else ''}{' kk-is-stale' if v.stale else ''}"
+        cls = f"kk-row kk-state-{e(state)}{' kk-selected' if selected else ''}{' kk-is-stale' if stale else ''}"
         return f'<tr class="{cls}" data-ticker="{e(v.ticker)}">{"".join(cells)}'
 
     @staticmethod
-    def _age(v: Any, now_ns: int) -> str:
+    def _age(v: Any, now_ns: int, stale: bool) -> str:
         """The last cell (the price's age, which changes every update) and the end of the row."""
         if v.quote_recv_ns is None:
             return '<td class="kk-age"><span class="kk-stale">no price</span></td></tr>'
-        if v.stale:
+        if stale:
             age = fmt.age(now_ns - v.quote_recv_ns)
             return f'<td class="kk-age"><span class="kk-stale">stale {age}</span></td></tr>'
         return f'<td class="kk-age">{fmt.age(now_ns - v.quote_recv_ns)}</td></tr>'

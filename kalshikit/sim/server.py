@@ -531,6 +531,30 @@ class Simulator:
         """Give an account a position: ``count`` > 0 YES / < 0 NO (1/100 contract) bought at own-side ``price``."""
         self.call(lambda ex: ex.seed_position(account, ticker, count, price))
 
+    def open_position(
+        self, contracts: float = 10, side: Side = "yes", *, account: str = DEFAULT_ACCOUNT, timeout: float = 30.0
+    ) -> str:
+        """Give ``account`` ``contracts`` of ``side`` bought at that side's current ask, as if bought on the website,
+        in the first active market whose YES bid is within $0.15..$0.85 (waiting up to ``timeout`` seconds for the
+        tape to quote one: books are empty right after start). Returns the market's ticker. The kit adopts it at
+        its next reconciliation (``kit.reconcile_now(wait=True)``). :meth:`seed_position` sets any price."""
+        count = round(contracts * 100)
+        if count <= 0 or side not in ("yes", "no"):
+            raise ValueError(f"open_position needs contracts > 0 and side yes|no, got {contracts!r}, {side!r}")
+        deadline = time.monotonic() + timeout
+        while True:
+            for ticker in self.markets():
+                book = self.book(ticker)
+                bid, ask = book.yes_bid, book.yes_ask
+                if bid is None or ask is None or not 1500 <= bid <= 8500 or self.market_status(ticker) != "active":
+                    continue
+                price = ask if side == "yes" else ONE - bid
+                self.seed_position(ticker, count if side == "yes" else -count, price, account)
+                return ticker
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no active market with a two-sided book within {timeout:g} s to open a position in")
+            time.sleep(0.05)
+
     def set_balance(
         self, dollars: int | None = None, *, money: int | None = None, account: str = DEFAULT_ACCOUNT
     ) -> None:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from kalshikit.core.rules import protection
-from kalshikit.errors import RuleError
+from kalshikit.errors import CrossedLevelError, RuleError
 from kalshikit.live.kit import Kit
 from kalshikit.sim import Simulator
-from tests.conftest import eventually
+from kalshikit.strategy.base import OrderIntent
+from tests.conftest import ROOT, eventually
 
 T = "KXLIVE-26DEC31-T50"
 THREADS = {"StrategyLoop", "StopLossMonitor", "UIUpdate", "WebSocketClient"}
@@ -167,3 +174,149 @@ def test_a_new_kit_with_its_own_simulator_replaces_the_previous_one(tmp_path: ob
     finally:
         second.stop()
         first.stop()
+
+
+# ---------------------------------------------------------------------------- issue 11: what a user sees
+class BuyOnce:
+    """A strategy that asks for one entry (10 YES up to $0.47) on its first cycle."""
+
+    name = "buy-once"
+
+    def __init__(self, ticker: str) -> None:
+        self.ticker = ticker
+        self.asked = False
+
+    def decide(self, ctx: object) -> list[OrderIntent]:
+        if self.asked:
+            return []
+        self.asked = True
+        return [OrderIntent(self.ticker, "yes", 1000, 4700, reason="test entry")]
+
+
+def assert_one_unit_per_column(name: str, frame: pd.DataFrame) -> None:
+    """Integers only in ``*_ns`` columns (and counters); every time column tz-aware."""
+    for col in frame.columns:
+        dtype = frame[col].dtype
+        if pd.api.types.is_integer_dtype(dtype):
+            assert col.endswith("_ns") or col in ("ns", "attempt"), f"{name}.{col} holds raw integers ({dtype})"
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            assert isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC", f"{name}.{col}: {dtype}"
+
+
+def test_every_table_has_dollars_contracts_and_timestamps(exchange: Simulator,
+                                                          make_kit: Callable[..., Kit]) -> None:
+    unpriced = "KXLIVE-26DEC31-T70"
+    exchange.add_market(T, yes_bid=5000, yes_ask=5100, yes_bid_size=50_000, yes_ask_size=50_000)
+    exchange.add_market(unpriced)  # no quote yet: its prices are NaN, not None
+    kit = make_kit(default_protection=protection(stop=0.05), strategy=BuyOnce(unpriced))
+    kit.start()
+    open_position(exchange, kit)
+    open_position(exchange, kit, unpriced, count=500, price=3000)
+    positions = kit.positions().set_index("ticker")
+    for col in ("entry", "yes_bid", "yes_ask", "mark", "unrealized", "stop", "take_profit", "distance"):
+        assert positions[col].dtype == "float64", (col, positions[col].dtype)
+    assert pd.isna(positions.loc[unpriced, "yes_bid"]) and positions.loc[unpriced, "count"] == 5.0
+    assert positions.loc[T, "entry"] == pytest.approx(0.50) and positions.loc[T, "stop"] == pytest.approx(0.45)
+    assert positions.loc[T, "opened"].tzinfo is not None
+
+    eventually(lambda: len(kit.strategy_decisions()) == 1, what="the strategy's entry")
+    eventually(lambda: T in kit.ws.metrics.subscriptions.get("ticker", []), what="ticker subscription")
+    exchange.set_quote(T, 4400, 4500, 50_000, 50_000)
+    eventually(lambda: len(kit.trades()) == 1, what="the stop's exit")
+    decisions = kit.decisions()
+    trigger = decisions[decisions["kind"] == "trigger"].iloc[0]
+    assert trigger["mark"] == pytest.approx(0.44) and trigger["level"] == pytest.approx(0.45)
+    assert trigger["ts"] == pd.Timestamp(int(trigger["now_ns"]), unit="ns", tz="UTC")
+    entries = kit.entries().set_index("ticker")
+    assert entries.loc[T, "count"] == 10.0 and entries.loc[T, "entry_price"] == pytest.approx(0.50)
+    assert entries.loc[T, "entry_time"] == kit.trades().iloc[0]["opened"]  # a timestamp, exact to the ns
+    asked = kit.strategy_decisions().iloc[0]
+    assert (asked["count"], asked["limit"]) == (10.0, pytest.approx(0.47))
+    assert asked["ts"] == pd.Timestamp(int(asked["ns"]), unit="ns", tz="UTC")
+    trade = kit.trades().iloc[0]
+    assert trade["exit_price"] == pytest.approx(0.44) and trade["closed"] > trade["opened"]
+    prices = kit.prices()
+    assert prices["yes_bid"].dtype == "float64" and prices.set_index("ticker").loc[T, "yes_bid"] == 0.44
+    for name, frame in (("positions", kit.positions()), ("decisions", decisions), ("entries", kit.entries()),
+                        ("strategy_decisions", kit.strategy_decisions()), ("trades", kit.trades()),
+                        ("prices", prices)):
+        assert_one_unit_per_column(name, frame)
+
+
+def test_a_rule_that_cannot_be_armed_is_reported_and_the_others_protect(
+    exchange: Simulator, make_kit: Callable[..., Kit]
+) -> None:
+    from kalshikit.live.ui_thread import status_line
+
+    exchange.add_market(T, yes_bid=5000, yes_ask=5100, yes_bid_size=50_000, yes_ask_size=50_000)
+    # A 60¢ stop cannot apply under a 50¢ entry; the trailing stop can; a take-profit above $1 is simply none.
+    kit = make_kit(default_protection=protection(stop=0.60, trailing=0.05, take_profit=0.60))
+    kit.start()
+    open_position(exchange, kit)
+    row = kit.positions().iloc[0]
+    assert row["state"] == "armed" and "stop-loss" in row["rules_rejected"] and "below $0" in row["rules_rejected"]
+    assert "take-profit" not in row["rules_rejected"] and pd.isna(row["take_profit"])
+    assert "rules_rejected" in set(kit.decisions()["kind"])
+    line = status_line(kit.snapshot())
+    eventually(lambda: "RULES NOT ARMED" in status_line(kit.snapshot()), what="the status line to name it")
+    line = status_line(kit.snapshot())
+    assert f"RULES NOT ARMED: {T}: stop-loss" in line, line
+    exchange.set_quote(T, 5600, 5700, 50_000, 50_000)
+    eventually(lambda: kit.positions().iloc[0]["trailing_peak"] == pytest.approx(0.56), what="trailing ratchet")
+    exchange.set_quote(T, 5100, 5200, 50_000, 50_000)  # 0.56 - 0.05: the trailing stop still protects it
+    eventually(lambda: held(exchange) == 0, what="the trailing stop's exit")
+
+
+def test_commands_after_stop_say_the_kit_is_not_running(exchange: Simulator, make_kit: Callable[..., Kit]) -> None:
+    exchange.add_market(T, yes_bid=5000, yes_ask=5100)
+    kit = make_kit()
+    kit.start()
+    open_position(exchange, kit)
+    kit.stop()
+    for command in (lambda: kit.protect(T, stop=0.1), lambda: kit.flatten(T), kit.pause,
+                    lambda: kit.reconcile_now(wait=True)):
+        with pytest.raises(RuntimeError, match=r"the kit is not running; call kit.start\(\) first"):
+            command()
+    assert len(kit.positions()) == 1  # the tables still read
+
+
+def readme_notebook_code() -> str:
+    """The first python block of the README's "In a notebook" section, as written there."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## In a notebook", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_notebook_section_works_as_written_on_the_simulator(tmp_path: Path) -> None:
+    code = readme_notebook_code()
+    assert "kit.protect(ticker" in code and "kit.reconcile_now(wait=True)" in code
+    check = textwrap.dedent("""
+        assert kit.sim is not None and not kit.running
+        protects = kit.decisions().query("kind == 'protect'")
+        assert list(protects["ticker"]) == [ticker], kit.decisions()
+        try:
+            kit.protect(ticker, stop=0.10)
+        except RuntimeError as exc:
+            assert "the kit is not running; call kit.start() first" in str(exc)
+        else:
+            raise AssertionError("protect() after stop() did not say the kit is not running")
+        print("README notebook section: OK")
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KALSHI", "STOP_LOSS", "WEBSOCKET"))}
+    env.update(KALSHIKIT_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-c", code + check], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "README notebook section: OK" in p.stdout
+
+
+def test_protect_right_after_adoption_reads_the_price_before_arming(exchange: Simulator,
+                                                                   make_kit: Callable[..., Kit]) -> None:
+    exchange.add_market(T, yes_bid=5000, yes_ask=5100, yes_bid_size=50_000, yes_ask_size=50_000)
+    kit = make_kit()
+    kit.start()
+    open_position(exchange, kit)  # the WebSocket may not have brought its first price yet
+    with pytest.raises(CrossedLevelError, match=r"stop-loss 0\.9500 is at or above the current price 0\.5000"):
+        kit.protect(T, stop_price=0.95)  # a typo for 0.45 must not sell on the first quote
+    kit.sync()
+    assert held(exchange) == 1000 and kit.positions().iloc[0]["state"] == "unprotected"

@@ -103,3 +103,23 @@ def test_dashboard_voila_page_updates_live(tmp_path: Path) -> None:
         assert dashboard_rows(page)
         shot = screenshot(page, "voila-dashboard.png")
         assert shot.stat().st_size > 10_000
+        if HAVE_ANYWIDGET:  # the chart follows the window: narrower, then wider again
+            for width in (800, 1300):
+                page.set_viewport_size({"width": width, "height": 1000})
+                eventually(lambda: chart_fits(page), 20, interval=0.2, what=f"the chart to fit a {width}px window")
+
+
+CHART_WIDTH_JS = """() => {
+    const d = document.querySelector('.kk-dashboard');
+    const svg = d && d.querySelector('.js-plotly-plot .main-svg');
+    return svg ? [svg.getBoundingClientRect().width, d.getBoundingClientRect().width, window.innerWidth] : null;
+}"""
+
+
+def chart_fits(page: Any) -> bool:
+    """The chart spans the dashboard's width (within a scrollbar's), and the dashboard fits the window."""
+    widths = page.evaluate(CHART_WIDTH_JS)
+    if not widths:
+        return False
+    chart, dashboard, window = widths
+    return bool(dashboard <= window and abs(chart - dashboard) <= 20)
