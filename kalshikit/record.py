@@ -1,13 +1,16 @@
 """Record Kalshi WebSocket streams to the kit's recording format: ``python -m kalshikit.record``.
 
     python -m kalshikit.record --markets T1,T2 | --series S | --all  [--out recordings/] [--env sim|demo|prod]
-        [--duration SECONDS] [--channels ticker,trade,market_lifecycle_v2,orderbook_delta] [--prefix kalshi]
+        [--duration SECONDS] [--channels ticker,trade,market_lifecycle_v2,orderbook_delta] [--depth]
+        [--prefix kalshi]
     python -m kalshikit.record --convert SOURCE... --out FILE.parquet
 
 Frames are written exactly as received, with their receive time, by :class:`~kalshikit.recording.writer.
 RecordingWriter` (hourly gzip files, flushed every second, header with the subscriptions) through the live
 WebSocket client (:class:`~kalshikit.kalshi.ws.KalshiWebSocket`: signed connection, reconnects and resubscribes).
-``--series`` finds the series' open markets over REST. Credentials and the environment come from
+``--series`` finds the series' open markets over REST. ``--depth`` also records the markets' order books
+(``orderbook_delta``: a snapshot, then every change), so that replay fills exits against the recorded book rather
+than the top of book alone (:mod:`kalshikit.replay.depth`). Credentials and the environment come from
 :class:`~kalshikit.config.Settings` (``KALSHI_*`` variables, ``.env``); on ``sim`` without ``KALSHI_REST_URL`` an
 in-process simulator with a synthetic tape is started. SIGINT/SIGTERM stop cleanly (the last frames are flushed).
 Bad arguments or credentials exit with code 2 and a message saying what to fix.
@@ -48,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--env", choices=("sim", "demo", "prod"), help="overrides KALSHI_ENV")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--channels", default=DEFAULT_CHANNELS, help=f"comma-separated, from {', '.join(CHANNELS)}")
+    p.add_argument(
+        "--depth",
+        action="store_true",
+        help="also record the order books (adds orderbook_delta to --channels): replay then fills exits against "
+        "the recorded book, level by level",
+    )
     p.add_argument("--prefix", default="kalshi", help="file name prefix (default kalshi)")
     p.add_argument("--env-file", default=".env", help="settings file read under the environment (default .env)")
     p.add_argument("--quiet", action="store_true", help="no status lines")
@@ -73,7 +82,7 @@ def convert(sources: list[str], out: Path | None) -> int:
         return _fail(str(exc))
     print(
         f"converted {stats.frames:,} frames ({stats.ticks:,} ticks, {stats.trades:,} trades, "
-        f"{stats.lifecycle:,} lifecycle) in {stats.seconds:.1f} s -> {out}"
+        f"{stats.lifecycle:,} lifecycle, {stats.book_frames:,} order book) in {stats.seconds:.1f} s -> {out}"
     )
     if stats.problems or stats.malformed:
         print(f"skipped {stats.problems} unreadable line(s) and {stats.malformed} malformed frame(s):")
@@ -102,11 +111,15 @@ class Recorder:
 
         a = self.args
         channels = [c.strip() for c in a.channels.split(",") if c.strip()]
+        if a.depth and "orderbook_delta" not in channels:
+            channels.append("orderbook_delta")
         bad = [c for c in channels if c not in CHANNELS]
         if bad or "ticker" not in channels:
             raise ConfigError(f"--channels {a.channels!r}: use ticker plus any of {', '.join(CHANNELS[1:])}")
         if a.all and "orderbook_delta" in channels:
-            raise ConfigError("orderbook_delta needs market tickers: use --markets or --series with it, not --all")
+            raise ConfigError(
+                "orderbook_delta needs market tickers: use --markets or --series with it (and with --depth), not --all"
+            )
         if a.duration is not None and not a.duration > 0:
             raise ConfigError(f"--duration must be a positive number of seconds, got {a.duration}")
         overrides = {"env": a.env} if a.env else {}

@@ -18,7 +18,7 @@ from kalshikit.core.events import Quote
 from kalshikit.kalshi.messages import FrameDecoder
 from kalshikit.recording import ReadReport, read_frames, read_header
 from kalshikit.sim import Simulator
-from tests.conftest import eventually
+from tests.conftest import eventually, scaled
 
 NS_PER_S = 1_000_000_000
 
@@ -59,7 +59,8 @@ def _start(sim: Simulator, tmp: Path, *args: str, **env: str) -> subprocess.Pope
 def _run(sim: Simulator | None, tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = _env(sim, **env) if sim is not None else {**os.environ, **env}
     return subprocess.run(
-        [sys.executable, "-m", "kalshikit.record", *args], env=base, cwd=tmp, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "kalshikit.record", *args], env=base, cwd=tmp, capture_output=True, text=True,
+        timeout=scaled(60),
     )
 
 
@@ -85,7 +86,7 @@ def test_records_all_markets_and_stops_cleanly_on_sigterm(tape_sim: Simulator, t
         eventually(lambda: len(_quotes(_frames(out)[0])) >= 100, timeout=30, what="100 quotes recorded")
     finally:
         p.send_signal(signal.SIGTERM)
-        stdout, stderr = p.communicate(timeout=30)
+        stdout, stderr = p.communicate(timeout=scaled(30))
     assert p.returncode == 0, stderr
     raws, recvs, report = _frames(out)
     assert report.ok, report.summary()  # closed properly: no truncated tail
@@ -110,7 +111,7 @@ def test_kill_9_loses_at_most_the_last_second(tape_sim: Simulator, tmp_path: Pat
         killed_at = time.time_ns()
         os.kill(p.pid, signal.SIGKILL)
     finally:
-        p.wait(timeout=30)
+        p.wait(timeout=scaled(30))
         p.communicate()
     # The feed was live up to the kill: what is missing on disk was sent, not absent.
     sent = [tape_sim.last_ticker_sent(m) for m in tape_sim.markets()]
@@ -150,6 +151,23 @@ def test_markets_and_series_select_what_is_recorded(tape_sim: Simulator, tmp_pat
     assert header is not None
     assert header.subscriptions["series"] == series
     assert header.subscriptions["market_tickers"] == [m for m in markets if m.startswith(series + "-")]
+
+
+def test_depth_records_the_order_books_that_replay_fills_against(tape_sim: Simulator, tmp_path: Path) -> None:
+    from kalshikit.replay import FirstTwoSided, replay
+
+    one = sorted(tape_sim.markets())[0]
+    p = _run(tape_sim, tmp_path, "--markets", one, "--depth", "--duration", "3", "--out", str(tmp_path / "deep"))
+    assert p.returncode == 0, p.stderr
+    header = read_header(next((tmp_path / "deep").glob("*.jsonl.gz")))
+    assert header is not None and "orderbook_delta" in header.subscriptions["channels"]
+    raws, recvs, _ = _frames(tmp_path / "deep")
+    assert any('"type":"orderbook_snapshot"' in r for r in raws)
+    exit_at = recvs[0] + (recvs[-1] - recvs[0]) // 2  # every position exits halfway: against the recorded book
+    r = replay(tmp_path / "deep", policy=FirstTwoSided("yes", 100), time_exit_at_ns=exit_at)
+    assert r.summary["depth_markets"] == 1 and r.summary["exit_orders_on_depth"] == r.summary["exit_orders"] >= 1
+    p = _run(tape_sim, tmp_path, "--all", "--depth", "--out", str(tmp_path / "never"))
+    assert p.returncode == 2 and "orderbook_delta needs market tickers" in p.stderr
 
 
 def test_convert_to_parquet(tape_sim: Simulator, tmp_path: Path) -> None:

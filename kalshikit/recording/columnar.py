@@ -9,8 +9,11 @@
 - ``day.trades.parquet``: one row per public ``trade`` frame (:data:`TRADE_SCHEMA`).
 - ``day.lifecycle.parquet``: one row per ``market_lifecycle_v2`` frame (:data:`LIFECYCLE_SCHEMA`), with the raw
   frame text (it carries the grid and titles).
+- ``day.book.parquet``, only when the recording has order books: one row per ``orderbook_delta`` frame and, per
+  ``orderbook_snapshot``, a ``snapshot`` row followed by one ``level`` row per resting level (:data:`BOOK_SCHEMA`).
+  Replay fills exits against this book (:mod:`kalshikit.replay.depth`).
 
-Trades and lifecycle rows carry ``tick_index`` (how many ticks came before them) and ``frame`` (their position in
+Trades, lifecycle and book rows carry ``tick_index`` (how many ticks came before them) and ``frame`` (their position in
 the source stream), so :func:`iter_events` can interleave the three tables back into exactly the event sequence the
 decoder produced from the recording. Memory stays bounded: rows are written in batches with
 ``pyarrow.parquet.ParquetWriter``; files appear under their final names only when conversion succeeded.
@@ -31,7 +34,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kalshikit.core.events import Lifecycle, Quote, Trade
+from kalshikit.core.events import BookDelta, BookSnapshot, Lifecycle, Quote, Trade
 from kalshikit.errors import RecordingError
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
 from kalshikit.recording.format import FORMAT_VERSION
@@ -90,6 +93,21 @@ LIFECYCLE_SCHEMA = pa.schema(
         ("raw", pa.string()),
     ]
 )
+BOOK_SCHEMA = pa.schema(
+    [
+        ("tick_index", _I64),
+        ("frame", _I64),
+        ("ticker", _DICT),
+        ("kind", pa.string()),  # snapshot (the book is replaced by the level rows that follow) | level | delta
+        ("side", pa.string()),  # yes | no (whose bids); null on a snapshot row
+        ("price", _I64),  # $0.0001
+        ("size", _I64),  # level: resting count; delta: signed change (1/100 contract)
+        ("sid", _I64),
+        ("seq", _I64),
+        ("recv_ns", _I64),
+        ("exchange_ns", _I64),
+    ]
+)
 _META_KEY = b"kalshikit"
 
 
@@ -101,6 +119,14 @@ def sidecar_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return p.with_name(f"{stem}.trades.parquet"), p.with_name(f"{stem}.lifecycle.parquet")
 
 
+def book_path(path: str | os.PathLike[str]) -> Path:
+    """The order-book file that belongs to the ticks file ``path`` (``x.parquet`` -> ``x.book.parquet``); it exists
+    only when the recording had order books."""
+    p = Path(path)
+    stem = p.name[: -len(".parquet")] if p.name.endswith(".parquet") else p.name
+    return p.with_name(f"{stem}.book.parquet")
+
+
 @dataclass
 class ConvertStats:
     """What :func:`to_parquet` did."""
@@ -109,7 +135,8 @@ class ConvertStats:
     ticks: int = 0
     trades: int = 0
     lifecycle: int = 0
-    other: int = 0  # decoded fine but not a tick/trade/lifecycle (books, control replies, fills...)
+    book_frames: int = 0  # orderbook_snapshot / orderbook_delta frames (rows of the .book.parquet file)
+    other: int = 0  # decoded fine but not a tick/trade/lifecycle/book (control replies, fills...)
     malformed: int = 0  # frames the decoder could not understand (kept in the source, skipped here)
     problems: int = 0  # unreadable lines reported by the reader
     seconds: float = 0.0
@@ -210,6 +237,7 @@ def to_parquet(
     # read_frames raises RecordingError for missing sources here, before any file is made.
     frames = read_frames(src, rep, strict=strict)
     trades_path, lifecycle_path = sidecar_paths(out)
+    books_path = book_path(out)
     meta = {"format_version": FORMAT_VERSION, "sources": src}
     tables: list[_Table] = []
     try:
@@ -219,23 +247,31 @@ def to_parquet(
         tables.append(trades)
         lifecycle = _Table(lifecycle_path, LIFECYCLE_SCHEMA, "lifecycle", batch_rows, meta)
         tables.append(lifecycle)
+        books = _Table(books_path, BOOK_SCHEMA, "book", batch_rows, meta)
+        tables.append(books)
         started = time.perf_counter()
-        _convert(frames, stats, ticks, trades, lifecycle)
+        _convert(frames, stats, ticks, trades, lifecycle, books)
         stats.seconds = time.perf_counter() - started
         stats.problems = rep.problem_count
         summary = {k: v for k, v in asdict(stats).items() if k not in ("report", "paths")}
         summary["headers"] = [msgspec.to_builtins(h) | {"path": p} for p, h in rep.headers]
+        if not stats.book_frames:  # no order books: no book file (and none left from an earlier conversion)
+            tables.remove(books)
+            books.abort()
+            books_path.unlink(missing_ok=True)
         for t in tables:
             t.finish(summary)
     except BaseException:
         for t in tables:
             t.abort()
         raise
-    stats.paths = [str(out), str(trades_path), str(lifecycle_path)]
+    stats.paths = [str(out), str(trades_path), str(lifecycle_path)] + ([str(books_path)] if stats.book_frames else [])
     return stats
 
 
-def _convert(frames: Iterator[Any], stats: ConvertStats, ticks: _Table, trades: _Table, lifecycle: _Table) -> None:
+def _convert(
+    frames: Iterator[Any], stats: ConvertStats, ticks: _Table, trades: _Table, lifecycle: _Table, books: _Table
+) -> None:
     decode = FrameDecoder().decode
     add_tick = ticks.add
     n_ticks = 0
@@ -306,6 +342,17 @@ def _convert(frames: Iterator[Any], stats: ConvertStats, ticks: _Table, trades: 
                     f.raw,
                 )
             )
+        elif type(m) is BookDelta:
+            ex = m.exchange_ns or None
+            books.add((n_ticks, n, m.ticker, "delta", m.side, m.price, m.delta, m.sid, m.seq, m.recv_ns, ex))
+            stats.book_frames += 1
+        elif type(m) is BookSnapshot:
+            ex = m.exchange_ns or None
+            books.add((n_ticks, n, m.ticker, "snapshot", None, None, None, m.sid, m.seq, m.recv_ns, ex))
+            for side, levels in (("yes", m.yes), ("no", m.no)):
+                for price, size in levels:
+                    books.add((n_ticks, n, m.ticker, "level", side, price, size, m.sid, m.seq, m.recv_ns, ex))
+            stats.book_frames += 1
         elif isinstance(m, Malformed):
             stats.malformed += 1
         else:
@@ -439,10 +486,12 @@ def _side_events(path: Path, batch_size: int, make: Any) -> Iterator[tuple[int, 
 
 
 __all__ = [
+    "BOOK_SCHEMA",
     "LIFECYCLE_SCHEMA",
     "TICK_SCHEMA",
     "TRADE_SCHEMA",
     "ConvertStats",
+    "book_path",
     "conversion_stats",
     "iter_batches",
     "iter_events",

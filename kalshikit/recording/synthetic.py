@@ -20,6 +20,14 @@ The two markets of a game mirror each other (YES bid of one = 1 − YES ask of t
 as a real pair's roughly do. :class:`SyntheticGameMarket` carries the sportsbook names of the teams and the start
 time, which the Odds API stub (:mod:`kalshikit.sim.odds_stub`) uses to quote consistent odds. The default mode is
 unchanged by this option (same bytes for the same arguments).
+
+``depth=True`` also emits each market's order book, as a recorder subscribed to ``orderbook_delta`` receives it:
+an ``orderbook_snapshot`` at its first quote, then before every ``ticker`` frame the ``orderbook_delta`` frames that
+turn the previous book into the new one (one sid per market, in ``seq`` order). The book's best levels are the
+ticker frame's bid and ask with their sizes (a thin top, about 120 contracts on average); :data:`DEPTH_LEVELS` more
+levels per side sit one grid step apart behind them, larger (about 400 contracts) and slowly changing. The book
+empties at close. Depth draws its own random numbers, so the ticker, trade and lifecycle frames are the same bytes
+with or without it (only their neighbours differ).
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ from kalshikit.units import NS_PER_S, PRICE_SCALE, format_price
 DEFAULT_START_NS = calendar.timegm((2026, 5, 11, 14, 0, 0, 0, 0, 0)) * NS_PER_S  # 2026-05-11T14:00:00Z
 SYNTHETIC_PATH = "<synthetic>"
 TICKER_SID, TRADE_SID, LIFECYCLE_SID = 1, 2, 3
+BOOK_SID_BASE = 100  # market i's orderbook_delta frames come on sid BOOK_SID_BASE + i
+DEPTH_LEVELS = 4  # levels behind the best one, per side, when depth=True
 
 _ONE = PRICE_SCALE
 _PRICE_STR = [format_price(p) for p in range(_ONE + 1)]
@@ -385,8 +395,13 @@ class _State:
         "ask_size",
         "bid",
         "bid_size",
+        "book_no",
+        "book_seq",
+        "book_yes",
+        "deep",
         "grid",
         "horizon",
+        "index",
         "last",
         "last_recv",
         "last_size",
@@ -426,6 +441,11 @@ class _State:
         self.ticker_prefix = (
             f'{{"type":"ticker","sid":{TICKER_SID},"msg":{{"market_id":"{m.market_id}","market_ticker":"{m.ticker}",'
         )
+        self.book_yes: dict[int, int] | None = None  # the book last sent (depth=True); None before the snapshot
+        self.book_no: dict[int, int] = {}
+        self.book_seq = 0
+        self.deep: dict[tuple[int, int], int] = {}  # (side, price) -> resting size behind the best level
+        self.index = 0
         self.trade_prefix = f'"market_ticker":"{m.ticker}",'
 
 
@@ -437,6 +457,7 @@ def synthetic_frames(
     rate_hz: float = 2.0,
     legacy: bool = False,
     sports: bool = False,
+    depth: bool = False,
 ) -> Iterator[RawFrame]:
     """Yield a synthetic tape in receive order as :class:`RawFrame` (``path`` ``"<synthetic>"``, ``line`` 1, 2, ...).
 
@@ -444,8 +465,11 @@ def synthetic_frames(
     gives the same bytes) and close within ``duration_s`` seconds. ``rate_hz`` is the mean ticker update rate per
     market. ``legacy=True`` emits the pre-2026 integer-cent ticker and trade frames (all markets on ``linear_cent``).
     ``sports=True`` makes ``markets // 2`` NBA games of two mirrored markets each (see the module docstring).
+    ``depth=True`` adds each market's order book (snapshot and deltas; see the module docstring).
     """
     _check_args(markets, duration_s, rate_hz)
+    if depth and (legacy or sports):
+        raise RecordingError("depth=True makes current-format order books of plain markets: not with legacy or sports")
     t0_ns = DEFAULT_START_NS if start_ns is None else start_ns
     if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
         raise RecordingError(f"start_ns must be a non-negative int (ns UTC); got {start_ns!r}")
@@ -454,11 +478,24 @@ def synthetic_frames(
         game_specs, mirror = _sports_specs(markets, duration_s, seed, t0_ns)
         return _mirror_frames(_generate(game_specs, seed, t0_ns, float(rate_hz), False), mirror)
     specs = _specs(markets, duration_s, seed, t0_ns, legacy)
-    return _generate(specs, seed, t0_ns, float(rate_hz), legacy)
+    return _generate(specs, seed, t0_ns, float(rate_hz), legacy, depth)
 
 
-def _generate(specs: list[_Spec], seed: int, t0_ns: int, rate_hz: float, legacy: bool) -> Iterator[RawFrame]:
+def _count_str(c: int) -> str:
+    sign = "-" if c < 0 else ""
+    c = abs(c)
+    return f"{sign}{c // 100}.{c % 100:02d}"
+
+
+def _levels_json(levels: dict[int, int]) -> str:
+    return "[" + ",".join(f'["{_PRICE_STR[p]}","{_count_str(c)}"]' for p, c in sorted(levels.items())) + "]"
+
+
+def _generate(
+    specs: list[_Spec], seed: int, t0_ns: int, rate_hz: float, legacy: bool, depth: bool = False
+) -> Iterator[RawFrame]:
     rng = random.Random(f"kalshikit-synthetic-tape:{seed}")
+    drng = random.Random(f"kalshikit-synthetic-depth:{seed}")  # depth has its own draws: the rest stays the same
     rand, gauss, expo, bits = rng.random, rng.gauss, rng.expovariate, rng.getrandbits
     erf, sqrt = math.erf, math.sqrt
     ps = _PRICE_STR
@@ -470,6 +507,7 @@ def _generate(specs: list[_Spec], seed: int, t0_ns: int, rate_hz: float, legacy:
     for i, spec in enumerate(specs):
         regime_end = t0_us + int(expo(1.0 / _REGIMES[1][1]) * 1e6)
         st = _State(spec, t0_us, regime_end, t0_us + int(expo(1.0 / _JUMP_MEAN_S) * 1e6))
+        st.index = i
         states.append(st)
         events.append((t0_us + 1_000 + int(rand() * 300_000), order, 0, i))
         order += 1
@@ -487,7 +525,7 @@ def _generate(specs: list[_Spec], seed: int, t0_ns: int, rate_hz: float, legacy:
 
     sid_recv = {TICKER_SID: 0, TRADE_SID: 0, LIFECYCLE_SID: 0}
 
-    def push(st: _State, t_us: int, raw: str, ex_ns: int, sid: int) -> None:
+    def push(st: _State, t_us: int, raw: str, ex_ns: int, sid: int) -> int:
         """Queue a frame for delivery: after its latency, after the market's previous frame, and after the previous
         frame of its sid when that sid is sequenced (a subscription's frames arrive in ``seq`` order)."""
         nonlocal order, episode_start, episode_len, episode_peak, next_episode_us
@@ -506,9 +544,79 @@ def _generate(specs: list[_Spec], seed: int, t0_ns: int, rate_hz: float, legacy:
             if recv <= sid_recv[sid]:
                 recv = sid_recv[sid] + 1_000
             sid_recv[sid] = recv
+        previous = st.last_recv
         st.last_recv = recv
         order += 1
         heapq.heappush(pending, (recv, order, raw, ex_ns))
+        return previous
+
+    book_order = 0  # tie-breaker of book frames in ``pending`` (negative: before a main frame at the same time)
+
+    def book_frames(st: _State, t_us: int, previous_recv: int) -> None:
+        """The market's order book after this update, as the frames that make it (just before its ticker frame).
+
+        Called right after the ticker frame was pushed: the book frames take receive times between the market's
+        previous frame and that ticker frame, so a reader sees the book change, then the ticker that shows it."""
+        nonlocal book_order
+        g = st.grid
+        yes: dict[int, int] = {}
+        no: dict[int, int] = {}
+        if st.bid:
+            yes[st.bid] = st.bid_size
+            i = bisect_right(g, st.bid) - 1
+            for d in range(1, DEPTH_LEVELS + 1):
+                if i - d >= 0 and g[i - d] > 0:
+                    yes[g[i - d]] = deep_size(st, 0, g[i - d])
+        if st.ask < _ONE:
+            no[_ONE - st.ask] = st.ask_size
+            i = bisect_right(g, st.ask) - 1
+            for d in range(1, DEPTH_LEVELS + 1):
+                if i + d < len(g) and g[i + d] < _ONE:
+                    no[_ONE - g[i + d]] = deep_size(st, 1, _ONE - g[i + d])
+        sid = BOOK_SID_BASE + st.index
+        mid = st.m.market_id
+        raws: list[tuple[str, int]] = []
+        if st.book_yes is None:
+            st.book_seq += 1
+            raws.append(
+                (
+                    f'{{"type":"orderbook_snapshot","sid":{sid},"seq":{st.book_seq},"msg":{{"market_ticker":'
+                    f'"{st.m.ticker}","market_id":"{mid}","yes_dollars_fp":{_levels_json(yes)},'
+                    f'"no_dollars_fp":{_levels_json(no)}}}}}',
+                    -1,
+                )
+            )
+        else:
+            _, ms, iso = stamp(t_us)
+            for side, old, new in (("yes", st.book_yes, yes), ("no", st.book_no, no)):
+                for price in sorted(old.keys() | new.keys()):
+                    change = new.get(price, 0) - old.get(price, 0)
+                    if change:
+                        st.book_seq += 1
+                        raws.append(
+                            (
+                                f'{{"type":"orderbook_delta","sid":{sid},"seq":{st.book_seq},"msg":{{"market_ticker":'
+                                f'"{st.m.ticker}","market_id":"{mid}","price_dollars":"{_PRICE_STR[price]}",'
+                                f'"delta_fp":"{_count_str(change)}","side":"{side}","ts":"{iso}","ts_ms":{ms}}}}}',
+                                ms * 1_000_000,
+                            )
+                        )
+        st.book_yes, st.book_no = yes, no
+        recv = st.last_recv  # the ticker frame's receive time; there are >= 1 µs after previous_recv before it
+        room = recv - previous_recv - 1
+        n = len(raws)
+        step = max(1, min(1_000, room // (n + 1))) if n else 1
+        for k, (raw, ex) in enumerate(raws):
+            book_order -= 1
+            heapq.heappush(pending, (recv - (n - k) * step, book_order, raw, ex))
+
+    def deep_size(st: _State, side: int, price: int) -> int:
+        """The resting size behind the best level at ``price`` (drawn once, redrawn now and then)."""
+        key = (side, price)
+        size = st.deep.get(key)
+        if size is None or drng.random() < 0.05:
+            size = st.deep[key] = (int(drng.expovariate(1.0 / 400.0)) + 20) * 100
+        return size
 
     def drain(upto_ns: int) -> Iterator[RawFrame]:
         nonlocal sent, carry
@@ -551,7 +659,9 @@ def _generate(specs: list[_Spec], seed: int, t0_ns: int, rate_hz: float, legacy:
             f'"yes_ask_size_fp":"{az // 100}.{az % 100:02d}","last_trade_size_fp":"{ls // 100}.{ls % 100:02d}",'
             f'"ts":{sec},"ts_ms":{ms},"time":"{iso}"}}}}'
         )
-        push(st, t_us, raw, ms * 1_000_000, TICKER_SID)
+        previous = push(st, t_us, raw, ms * 1_000_000, TICKER_SID)
+        if depth:
+            book_frames(st, t_us, previous)
 
     def trade_frame(st: _State, t_us: int, price: int, count: int, taker_yes: bool) -> None:
         sec, ms, _ = stamp(t_us)
@@ -698,6 +808,7 @@ def write_synthetic_recording(
     legacy: bool = False,
     note: str | None = None,
     sports: bool = False,
+    depth: bool = False,
 ) -> list[Path]:
     """Write :func:`synthetic_frames` as a kit recording (env ``synthetic``, header ``synthetic: true``).
 
@@ -709,10 +820,11 @@ def write_synthetic_recording(
     if note is None:
         note = (
             f"SYNTHETIC data from kalshikit.recording.synthetic (seed={seed}, markets={markets}, "
-            f"duration_s={duration_s}, rate_hz={rate_hz}, legacy={legacy}{', sports=True' if sports else ''}); "
-            "not a capture of any real exchange."
+            f"duration_s={duration_s}, rate_hz={rate_hz}, legacy={legacy}{', sports=True' if sports else ''}"
+            f"{', depth=True' if depth else ''}); not a capture of any real exchange."
         )
-    subscriptions = {"channels": ["ticker", "trade", "market_lifecycle_v2"], "market_tickers": tickers}
+    channels = ["ticker", "trade", "market_lifecycle_v2"] + (["orderbook_delta"] if depth else [])
+    subscriptions = {"channels": channels, "market_tickers": tickers}
     writer = RecordingWriter(
         directory,
         prefix=prefix,
@@ -725,7 +837,7 @@ def write_synthetic_recording(
     )
     with writer:
         second = -1
-        for f in synthetic_frames(markets, duration_s, seed, t0, rate_hz, legacy, sports):
+        for f in synthetic_frames(markets, duration_s, seed, t0, rate_hz, legacy, sports, depth):
             s = f.recv_ns // NS_PER_S
             if s != second:
                 if second >= 0:
@@ -737,6 +849,7 @@ def write_synthetic_recording(
 
 __all__ = [
     "DEFAULT_START_NS",
+    "DEPTH_LEVELS",
     "NBA_TEAMS",
     "SPORTS_KEY",
     "SPORTS_SERIES",

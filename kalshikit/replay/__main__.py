@@ -4,11 +4,14 @@
         [--stop-loss 0.10] [--take-profit 0.15] [--trailing 0.05] [--trailing-activation 0.03]
         [--trigger-source bid|last|mid] [--latency-ms N] [--results FILE] --out trades.csv [--html report.html]
         [--candles pessimistic|optimistic]          (SOURCE a history dataset: python -m kalshikit.history)
+        [--book-quotes]                             (SOURCE order books without ticker frames)
     python -m kalshikit.replay sweep [SOURCE...] --grid backtest/example_sweep.toml
         [--executor dask://HOST:PORT] [--workers N] [--out DIR] [--html heatmap.html]
         [--bootstrap 1000] [--ci 0.90] [--seed 0] [--walk-forward FOLDS [--rolling BLOCKS] [--select pnl|ci_low]]
 
 Prints the summary (replay) or the best settings (sweep). Bad input exits with code 2 and says what to fix.
+Warnings (rules that could not be armed, entries not replayed, markets with books but no quotes, sweep settings
+whose rules were not armed on most positions) are printed, never dropped.
 """
 
 from __future__ import annotations
@@ -76,12 +79,15 @@ def _level(text: str) -> float:
 
 
 def _policy(text: str) -> Any:
-    """``first-two-sided[:yes|no[:COUNT]]`` (COUNT contracts, default 10)."""
+    """``first-two-sided[:yes|no[:COUNT]]`` (COUNT contracts, default 10) or ``reenter[:yes|no[:COUNT]]`` (the same,
+    and again after every exit)."""
     from kalshikit.replay.entries import FirstTwoSided
 
     parts = text.split(":")
-    if parts[0] != "first-two-sided" or len(parts) > 3:
-        raise argparse.ArgumentTypeError(f"{text!r}: the policy is first-two-sided[:yes|no[:COUNT]]")
+    if parts[0] not in ("first-two-sided", "reenter") or len(parts) > 3:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the policy is first-two-sided[:yes|no[:COUNT]] or reenter[:yes|no[:COUNT]]"
+        )
     side = parts[1] if len(parts) > 1 and parts[1] else "yes"
     if side not in ("yes", "no"):
         raise argparse.ArgumentTypeError(f"{text!r}: the side must be yes or no, got {side!r}")
@@ -93,7 +99,7 @@ def _policy(text: str) -> Any:
             raise argparse.ArgumentTypeError(f"{text!r}: COUNT {parts[2]!r} is not a number of contracts") from None
         if not count.is_finite() or count <= 0 or count * 100 != (count * 100).to_integral_value():
             raise argparse.ArgumentTypeError(f"{text!r}: COUNT must be a positive number of contracts (2 decimals)")
-    return FirstTwoSided(side, int(count * 100))
+    return FirstTwoSided(side, int(count * 100), reenter=parts[0] == "reenter")
 
 
 def _replay_parser() -> argparse.ArgumentParser:
@@ -105,7 +111,8 @@ def _replay_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="recordings, JSONL, Parquet or history datasets")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--entries", type=Path, help="CSV with ticker, entry_time, side, count[, entry_price]")
-    who.add_argument("--policy", type=_policy, help="first-two-sided[:yes|no[:COUNT]]: enter every market once")
+    who.add_argument("--policy", type=_policy, help="first-two-sided[:yes|no[:COUNT]]: enter every market once; "
+                     "reenter[:yes|no[:COUNT]]: and again after every exit")
     p.add_argument("--stop-loss", type=_dollars, help="stop this many dollars below entry (e.g. 0.10)")
     p.add_argument("--take-profit", type=_dollars, help="take profit this many dollars above entry")
     p.add_argument("--trailing", type=_dollars, help="trailing stop this many dollars below the best price")
@@ -118,9 +125,21 @@ def _replay_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_workers, help="processes decoding large JSONL inputs (0: none)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="do not read or write the decoded copy of a recording kept beside it (.kalshikit-cache/)",
+    )
+    p.add_argument(
         "--candles",
         choices=("pessimistic", "optimistic"),
         help="history datasets (1-minute candles): which extreme of each minute is shown (default pessimistic)",
+    )
+    p.add_argument(
+        "--book-quotes",
+        action="store_true",
+        help="also feed the order books' best prices to the monitor as quotes (captures of order books without "
+        "ticker frames; replays frame by frame)",
     )
     return p
 
@@ -211,6 +230,8 @@ def run_replay(argv: list[str]) -> int:
             results=results,
             workers=args.workers,
             candles=args.candles,
+            book_quotes=args.book_quotes,
+            cache=args.cache,
             **rules,
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -233,18 +254,28 @@ def _print_summary(res: Any, out: Path, html: Path | None) -> None:
     st = res.stats
     print(f"replayed {st['ticks']:,} ticks of {st['markets_replayed']} market(s) in {st['seconds']:.2f} s")
     print(f"data              {s['resolution']}")
+    if res.settings.get("source_cache"):
+        print(f"source            {res.settings['source_cache']}")
     print(f"fills             {s['fill_assumption']}")
     print(f"trades            {s['trades']}")
     print(f"net P&L           ${s['pnl']:,.2f} (fees ${s['fees']:,.2f})")
     print(f"win rate          {s['win_rate']:.1%}")
     print(f"max drawdown      ${s['max_drawdown']:,.2f}")
-    print(f"average slippage  ${s['average_slippage']:.4f}")
+    print(f"average slippage  ${s['average_slippage']:.4f} (trigger − exit price: positive = sold below the trigger)")
+    share = s["rules_armed_share"]
+    armed = "-" if share is None else f"{share:.1%} of {s['positions']} position(s)"
+    print(f"rules armed       {armed} (rejected on {s['rules_rejected']}; fired at entry {s['fired_at_entry']})")
+    if s["depth_markets"]:
+        walked = s["exit_orders_on_depth"]
+        print(f"order books       {s['depth_markets']} market(s); {walked} exit order(s) filled against them")
     if s["hold_pnl"] is not None:
         print(f"holding instead   ${s['hold_pnl']:,.2f} (these trades: ${s['pnl_where_hold_known']:,.2f})")
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["exits_by_reason"].items()))
     print(f"exits             {reasons or '-'}")
     if s["open_positions"]:
         print(f"still open        {s['open_positions']} (unrealized ${s['open_unrealized']:,.2f})")
+    for w in s["warnings"]:
+        print(f"warning: {w}")
     problems = st.get("read_problems") or []
     if problems:
         print(f"read problems     {len(problems)} (skipped):")
@@ -308,6 +339,8 @@ def run_sweep(argv: list[str]) -> int:
 
             x, y = _axes(res.table, spec.grid)
             items: list[Any] = [sweep_heatmap(res, x=x, y=y), res.best(n=args.top)]
+            if len(res.flagged):
+                items += ["Settings whose rules were not armed on most positions (left out above)", res.flagged]
             items += walk_forward_section(wf) if wf is not None else []
             save_html(items, args.html, title="kalshikit sweep")
     except KalshiKitError as exc:
@@ -315,7 +348,9 @@ def run_sweep(argv: list[str]) -> int:
     print(f"{len(res.table)} settings in {res.seconds:.1f} s ({res.executor})")
     with_cols = [c for c in res.table.columns if c in spec.grid]
     with_cols += ["markets", "trades", "pnl", "pnl_ci_low", "pnl_ci_high", "win_rate", "max_drawdown"]
+    with_cols += ["rules_rejected", "rules_armed_share", "fired_at_entry"]
     print(res.best(n=args.top)[with_cols].to_string(index=False))
+    _print_rule_warnings(res.table, spec.grid)
     if args.bootstrap:
         print(
             f"pnl_ci_low/high: {args.ci:.0%} interval of the total P&L, {args.bootstrap} resamples of the markets, "
@@ -333,6 +368,29 @@ def run_sweep(argv: list[str]) -> int:
     if args.html:
         print(f"report written to {args.html}")
     return 0
+
+
+def _print_rule_warnings(table: Any, grid: dict[str, Any]) -> None:
+    """Say which settings had rules rejected (and which are left out of the best list), never silently."""
+    rejected = table[table["rules_rejected"] > 0]
+    if not len(rejected):
+        return
+    flagged = table[table["rules_mostly_rejected"].astype(bool)]
+    keys = [c for c in table.columns if c in grid]
+    print(
+        f"warning: {len(rejected)} setting(s) could not arm their rules on some positions (rules_rejected > 0), "
+        f"{len(flagged)} of them on most positions: those are left out of the list above, their P&L is mostly "
+        "what holding made"
+    )
+    for r in rejected.head(5).itertuples(index=False):
+        row = r._asdict()
+        what = ", ".join(f"{k}={row[k]}" for k in keys)
+        print(
+            f"  setting {row['setting']} ({what}): {row['rules_rejected']} of {row['positions']} position(s); "
+            f"e.g. {row['rules_rejected_example']}"
+        )
+    if len(rejected) > 5:
+        print(f"  ... and {len(rejected) - 5} more (columns rules_rejected, rules_armed_share in the results)")
 
 
 def _interval(mean: float, low: float, high: float) -> str:

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from kalshikit.core.events import Quote
+from kalshikit.core.events import BookDelta, BookSnapshot, Quote
 from kalshikit.errors import ConfigError
 from kalshikit.recording.reader import ReadReport
+from kalshikit.replay.depth import BookTape, TapeBuilder, concat_tapes
 from kalshikit.replay.market import TickArrays
-from kalshikit.replay.sources import frame_events, is_parquet, parquet_blocks
+from kalshikit.replay.sources import distinct_sources, frame_events, is_parquet, parquet_blocks
 
 _FIELDS = ("recv", "exch", "bid", "ask", "bid_size", "ask_size", "last")
 
@@ -29,6 +30,7 @@ class ReplayData:
     specials: dict[str, list[tuple[int, int, Any]]] = field(default_factory=dict)
     ticks: int = 0
     problems: list[tuple[str, int, str]] = field(default_factory=list)
+    books: dict[str, BookTape] = field(default_factory=dict)  # recorded order books (index: the market's quotes)
 
     @classmethod
     def load(cls, sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> ReplayData:
@@ -36,6 +38,7 @@ class ReplayData:
         for p in paths:
             if not p.exists():
                 raise ConfigError(f"replay source {str(p)!r} does not exist")
+        paths = distinct_sources(paths, "replay")
         if all(is_parquet(p) for p in paths):
             return cls._from_parquet(paths)
         if any(is_parquet(p) for p in paths):
@@ -46,33 +49,42 @@ class ReplayData:
     def _from_parquet(cls, paths: list[Path]) -> ReplayData:
         parts: dict[str, list[TickArrays]] = {}
         specials: dict[str, list[tuple[int, int, Any]]] = {}
+        tapes: dict[str, list[BookTape]] = {}
         offset: dict[str, int] = {}
         ticks = 0
         for path in paths:
-            for blocks, extra in parquet_blocks(path):
+            for blocks, extra, books in parquet_blocks(path):
                 for ticker, sp in extra.items():
                     base = offset.get(ticker, 0)
                     specials.setdefault(ticker, []).extend((base + i, ns, ev) for i, ns, ev in sp)
+                for ticker, tape in books.items():
+                    tapes.setdefault(ticker, []).append(tape.shifted(offset.get(ticker, 0)))
                 for ticker, arrays in blocks.items():
                     parts.setdefault(ticker, []).append(arrays)
                     offset[ticker] = offset.get(ticker, 0) + len(arrays)
                     ticks += len(arrays)
         markets = {t: _concat(p) for t, p in parts.items()}
-        for t in specials:
+        for t in [*specials, *tapes]:
             markets.setdefault(t, _empty())
-        return cls(markets, specials, ticks)
+        return cls(markets, specials, ticks, books={t: concat_tapes(p) for t, p in tapes.items()})
 
     @classmethod
     def _from_frames(cls, paths: list[Path]) -> ReplayData:
         cols: dict[str, list[list[int]]] = {}
         specials: dict[str, list[tuple[int, int, Any]]] = {}
+        tapes: dict[str, TapeBuilder] = {}
         report = ReadReport()
         ticks = 0
         for ev, now in frame_events(paths, report):
             c = cols.get(ev.ticker)
             if c is None:
                 c = cols[ev.ticker] = [[] for _ in _FIELDS]
-            if type(ev) is Quote:
+            if type(ev) is BookDelta or type(ev) is BookSnapshot:
+                b = tapes.get(ev.ticker)
+                if b is None:
+                    b = tapes[ev.ticker] = TapeBuilder()
+                b.add(len(c[0]), now, ev)
+            elif type(ev) is Quote:
                 ticks += 1
                 for lst, v in zip(
                     c,
@@ -83,7 +95,8 @@ class ReplayData:
             else:
                 specials.setdefault(ev.ticker, []).append((len(c[0]), now, ev))
         markets = {t: TickArrays(*(np.asarray(lst, dtype=np.int64) for lst in c)) for t, c in cols.items()}
-        return cls(markets, specials, ticks, list(report.problems))
+        books = {t: b.build() for t, b in tapes.items()}
+        return cls(markets, specials, ticks, list(report.problems), books)
 
     @property
     def nbytes(self) -> int:

@@ -9,6 +9,7 @@ monitor's decisions and a per-trigger gap report.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -18,20 +19,24 @@ from typing import Any
 import pandas as pd
 
 from kalshikit.core.events import Quote
-from kalshikit.core.monitor import MonitorConfig
 from kalshikit.core.rules import Protection, protection
 from kalshikit.errors import ConfigError
 from kalshikit.recording.reader import ReadReport
 from kalshikit.replay.dataset import ReplayData
+from kalshikit.replay.depth import BookTape
 from kalshikit.replay.entries import Entry, FirstTwoSided, load_entries
-from kalshikit.replay.fastframes import FastFrameReader, feed_block, single_stream
+from kalshikit.replay.fastframes import FastFrameReader, FrameBlock, feed_block, single_stream
 from kalshikit.replay.fees import FeesArg, resolve_fees
 from kalshikit.replay.fills import FillModel
-from kalshikit.replay.market import MarketOutput, MarketReplay, TickArrays
+from kalshikit.replay.frame_cache import FrameCache
+from kalshikit.replay.market import MarketOutput, MarketReplay, TickArrays, replay_monitor_config
 from kalshikit.replay.results import ReplayResult, build_result
-from kalshikit.replay.sources import data_resolution, frame_events, is_parquet, parquet_blocks
+from kalshikit.replay.sources import data_resolution, distinct_sources, frame_events, is_parquet, parquet_blocks
 
 NS_PER_MS = 1_000_000
+NOT_IN_DATA = "not in the data: check the ticker, or add the recording that has this market"
+
+log = logging.getLogger("kalshikit.replay")
 
 
 def _expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -43,7 +48,7 @@ def _expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) 
             raise ConfigError(f"replay source {str(p)!r} does not exist")
     if not paths:
         raise ConfigError("give at least one recording, JSONL or Parquet file to replay")
-    return paths
+    return distinct_sources(paths, "replay")
 
 
 def resolve_protection(rules: Protection | Mapping[str, Any] | None) -> Protection | None:
@@ -67,6 +72,8 @@ def replay(
     workers: int | None = None,
     frame_by_frame: bool = False,
     candles: str | None = None,
+    book_quotes: bool = False,
+    cache: bool = True,
     **rule_args: Any,
 ) -> ReplayResult:
     """Replay ``sources`` with the rules given as ``rules`` (a Protection or a dict) or as keyword arguments of
@@ -87,6 +94,21 @@ def replay(
     A history dataset (``python -m kalshikit.history``: 1-minute candles) replays as quotes made from its candles
     under ``candles="pessimistic"`` (default) or ``"optimistic"`` (:mod:`kalshikit.history.quotes`); every result
     states its data's ``resolution`` and ``fill_assumption`` (``summary`` and ``settings``).
+
+    Recordings with order books (``orderbook_snapshot`` / ``orderbook_delta`` frames, e.g. ``python -m
+    kalshikit.record --depth``; in Parquet the ``.book.parquet`` file) fill exits against the recorded book, level
+    by level (:mod:`kalshikit.replay.depth`), on every path. ``book_quotes=True`` also feeds the books' best prices
+    to the monitor as quotes (as the live client's price cache holds them with depth), for captures that have
+    books but no ``ticker`` frames; it replays recordings/JSONL frame by frame and refuses Parquet and preloaded
+    data (their quotes are the ticker frames only).
+
+    The same file named twice (a folder and a file in it, a path and a link to it) is read once; two files with the
+    same content (a copy) are refused: they would feed every frame twice.
+
+    ``cache``: a recording (one stream of gzip JSONL files) is decoded once and its columnar form kept beside it
+    (:mod:`kalshikit.replay.frame_cache`, ``.kalshikit-cache/``); replaying it again reads that copy while the files
+    are unchanged (``settings["source_cache"]`` says which happened, ``settings["decode_processes"]`` how many
+    processes decoded it when it was decoded). ``cache=False`` neither reads nor writes it.
     """
     if rules is not None and rule_args:
         raise ConfigError("give the rules either as rules= or as keyword arguments, not both")
@@ -103,8 +125,17 @@ def replay(
         series_fees=fee_table.by_series,
     )
     settings: dict[str, Any] = {"rules": prot, "latency_ms": latency_ms, "policy": policy, "entries": len(entry_list)}
+    settings["sources"] = [str(p) for p in src] if isinstance(src, list) else ["(preloaded data)"]
+    settings["unknown_size"] = unknown_size
     src, stated = data_resolution(src, candles)  # history datasets become candle quotes; the result says how
-    settings.update(stated, candles=getattr(src, "candles", None))
+    settings.update(stated, candles=getattr(src, "candles", None), book_quotes=book_quotes)
+    if book_quotes:
+        if isinstance(src, ReplayData) or any(is_parquet(p) for p in src):
+            raise ConfigError(
+                "book_quotes=True takes quotes from the order-book frames of recordings/JSONL, replayed frame by "
+                "frame: give the recording itself, not Parquet or preloaded data"
+            )
+        frame_by_frame = True
     result = run(
         src,
         prot,
@@ -117,9 +148,13 @@ def replay(
         settings,
         workers=workers,
         frame_by_frame=frame_by_frame,
+        book_quotes=book_quotes,
+        use_cache=cache,
     )
     traded = [*result.trades.get("ticker", ()), *result.open_positions.get("ticker", ())]
     result.settings["fees"] = result.summary["fee_schedules"] = fee_table.describe(traded)
+    for w in result.summary["warnings"]:
+        log.warning("replay: %s", w)
     return result
 
 
@@ -145,7 +180,9 @@ class _Session:
         entry_list: list[Entry],
         policy: FirstTwoSided | None,
         keep_decisions: bool,
+        book_quotes: bool = False,
     ) -> None:
+        self.book_quotes = book_quotes
         self.prot = prot
         self.fill = fill
         self.policy = policy
@@ -154,7 +191,7 @@ class _Session:
         for e in entry_list:
             self.by_ticker.setdefault(e.ticker, []).append(e)
         self.markets: dict[str, MarketReplay] = {}
-        self.config = MonitorConfig(id_salt="replay")
+        self.config = replay_monitor_config()
         self.ticks = 0
 
     def market(self, ticker: str) -> MarketReplay | None:
@@ -171,14 +208,23 @@ class _Session:
                 policy=p,
                 config=self.config,
                 keep_decisions=self.keep_decisions,
+                book_quotes=self.book_quotes,
             )
         return m
 
-    def arrays(self, ticker: str, arrays: TickArrays | None, specials: list[tuple[int, int, Any]] | None) -> None:
+    def arrays(
+        self,
+        ticker: str,
+        arrays: TickArrays | None,
+        specials: list[tuple[int, int, Any]] | None,
+        book: BookTape | None = None,
+    ) -> None:
         self.ticks += len(arrays) if arrays is not None else 0
         m = self.market(ticker)
         if m is None:
             return
+        if book is not None:
+            m.add_book(book)
         if arrays is None:
             for _, ns, ev in specials or ():
                 m.on_event(ev, ns)
@@ -189,9 +235,7 @@ class _Session:
         self, results: dict[str, tuple[str, int | None]], started: float, problems: list[Any], settings: dict[str, Any]
     ) -> ReplayResult:
         outputs: dict[str, MarketOutput] = {t: m.finish(result=results.get(t)) for t, m in self.markets.items()}
-        skipped = [
-            (e, "no data for this market") for t, es in self.by_ticker.items() if t not in self.markets for e in es
-        ]
+        skipped = [(e, NOT_IN_DATA) for t, es in self.by_ticker.items() if t not in self.markets for e in es]
         skipped += [item for o in outputs.values() for item in o.skipped_entries]
         elapsed = time.perf_counter() - started
         stats = {
@@ -201,6 +245,9 @@ class _Session:
             "seconds": elapsed,
             "ticks_per_s": self.ticks / elapsed if elapsed > 0 else float("inf"),
             "read_problems": problems,
+            "book_rows": sum(o.book_rows for o in outputs.values()),
+            "first_ns": min((o.first_ns for o in outputs.values() if o.first_ns), default=None),
+            "last_ns": max((o.last_ns for o in outputs.values() if o.last_ns), default=None),
         }
         announced = {
             t: (ms.result, ms.settlement_value)
@@ -208,6 +255,13 @@ class _Session:
             if (ms := m.monitor.markets.get(t)) is not None and ms.result
         }
         return build_result(outputs, skipped, stats, settings, results, announced)
+
+
+def _feed_parquet(session: _Session, path: Path, batch_rows: int) -> None:
+    """Feed one Parquet file batch by batch (its own function so the last batch is released when it returns)."""
+    for blocks, specials, books in parquet_blocks(path, batch_rows=batch_rows):
+        for ticker in sorted(set(blocks) | set(specials) | set(books)):
+            session.arrays(ticker, blocks.get(ticker), specials.get(ticker), books.get(ticker))
 
 
 def run(
@@ -222,6 +276,8 @@ def run(
     settings: dict[str, Any] | None = None,
     workers: int | None = None,
     frame_by_frame: bool = False,
+    book_quotes: bool = False,
+    use_cache: bool = True,
 ) -> ReplayResult:
     """The replay loop over resolved inputs: files (streamed in bounded memory) or a preloaded ReplayData.
 
@@ -229,28 +285,51 @@ def run(
     one decode per frame, vectorised quiet-band skipping); several streams are merged frame by frame.
     """
     t0 = time.perf_counter()
-    session = _Session(prot, fill, entry_list, policy, keep_decisions)
+    session = _Session(prot, fill, entry_list, policy, keep_decisions, book_quotes)
     report = ReadReport()
     if isinstance(source, ReplayData):
         for ticker, arrays in source.markets.items():
-            session.arrays(ticker, arrays, source.specials.get(ticker))
+            session.arrays(ticker, arrays, source.specials.get(ticker), source.books.get(ticker))
         return session.result(results, t0, list(source.problems), settings or {})
     parquet = [p for p in source if is_parquet(p)]
     frames = [p for p in source if not is_parquet(p)]
     if parquet and frames:
         raise ConfigError("replay Parquet files or recordings/JSONL in one run, not both (convert the recordings)")
     for path in parquet:
-        for blocks, specials in parquet_blocks(path, batch_rows=batch_rows):
-            for ticker in sorted(set(blocks) | set(specials)):
-                session.arrays(ticker, blocks.get(ticker), specials.get(ticker))
+        _feed_parquet(session, path, batch_rows)
     stream = single_stream(frames) if frames and not frame_by_frame else None
     if stream is not None:
-        for block in FastFrameReader(stream, report, workers=workers).blocks():
-            session.ticks += block.quotes
-            for ticker in block.order:
-                m = session.market(ticker)
-                if m is not None:
-                    feed_block(m, block.ticks.get(ticker), block.specials.get(ticker))
+        cache = FrameCache(stream) if use_cache else None
+        meta = cache.load() if cache is not None else None
+        writer = None
+        if meta is not None and cache is not None:
+            blocks: Iterable[FrameBlock] = cache.blocks(meta)
+            report.problems.extend(tuple(p) for p in meta["problems"])  # what decoding it reported the first time
+            if settings is not None:
+                settings["source_cache"] = f"decoded copy read from {cache.dir}"
+        else:
+            reader = FastFrameReader(stream, report, workers=workers)
+            blocks = reader.blocks()
+            if settings is not None:
+                settings["decode_processes"] = reader.workers  # 0: decoded in this process
+            writer = cache.writer() if cache is not None else None
+            if settings is not None and writer is not None:
+                settings["source_cache"] = f"decoded and saved to {cache.dir}"  # type: ignore[union-attr]
+        try:
+            for block in blocks:
+                if writer is not None:
+                    writer.add(block)
+                session.ticks += block.quotes
+                for ticker in block.order:
+                    m = session.market(ticker)
+                    if m is not None:
+                        feed_block(m, block.ticks.get(ticker), block.specials.get(ticker), block.books.get(ticker))
+        except BaseException:
+            if writer is not None:
+                writer.abandon()
+            raise
+        if writer is not None:
+            writer.commit(list(report.problems))
     elif frames:
         for ev, now in frame_events(frames, report):
             if type(ev) is Quote:

@@ -2,7 +2,9 @@
 
 Entries table columns: ``ticker``, ``entry_time`` (ISO-8601 / pandas timestamp, or integer ns UTC), ``side``
 (yes|no), ``count`` (contracts, may be fractional to 0.01), optional ``entry_price`` (dollars; default: the ask of
-that side prevailing at entry time). A bad row is reported with its row number and what to fix.
+that side prevailing at entry time). Every bad row is reported at once, each with its row number (rows count from 1
+after a CSV's header line) and what to fix; nothing is replayed until the table is right. Entries whose market is
+not in the data are reported by the replay itself (``result.skipped``, ``summary["warnings"]``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 REQUIRED = ("ticker", "entry_time", "side", "count")
+SHOWN_ROWS = 50  # bad rows listed in one error (the count says how many more)
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,16 @@ class Entry:
 @dataclass(frozen=True)
 class FirstTwoSided:
     """Entry policy: open ``count`` contracts of ``side`` at the first quote with both a bid and an ask, in every
-    market (or only ``tickers``), at or after ``after_ns``."""
+    market (or only ``tickers``), at or after ``after_ns``.
+
+    ``reenter``: after every exit, open again at the next two-sided quote (a quote after the one the exit happened
+    on), so a market is held for as much of the data as the rules allow (the dense workload of stop research)."""
 
     side: str = "yes"
     count: int = 1000
     after_ns: int = 0
     tickers: frozenset[str] | None = None
+    reenter: bool = False
 
     def __post_init__(self) -> None:
         if self.side not in ("yes", "no"):
@@ -108,20 +115,43 @@ def load_entries(source: str | Path | pd.DataFrame | list[Entry]) -> list[Entry]
     if missing:
         raise ConfigError(f"entries table lacks column(s) {missing}; needed: {list(REQUIRED)} (+ entry_price)")
     out: list[Entry] = []
+    bad: list[str] = []
     for row, rec in enumerate(df.to_dict("records"), start=1):
-        side = str(rec["side"]).strip().lower()
-        if side not in ("yes", "no"):
-            raise ConfigError(f"entries row {row}: side {rec['side']!r} must be yes or no")
-        ticker = str(rec["ticker"]).strip()
-        if not ticker or ticker == "nan":
-            raise ConfigError(f"entries row {row}: ticker is empty")
-        out.append(
-            Entry(
-                ticker,
-                _time_ns(rec["entry_time"], row),
-                side,
-                _count(rec["count"], row),
-                _price(rec.get("entry_price"), row),
-            )
+        try:
+            out.append(_entry(rec, row))
+        except ConfigError as exc:
+            bad.append(str(exc))
+    if len(bad) == 1:
+        raise ConfigError(bad[0])
+    if bad:
+        more = f"\n  ... and {len(bad) - SHOWN_ROWS} more" if len(bad) > SHOWN_ROWS else ""
+        raise ConfigError(
+            f"{len(bad)} bad rows in the entries table (nothing was replayed; fix each):\n  "
+            + "\n  ".join(bad[:SHOWN_ROWS])
+            + more
         )
     return sorted(out, key=lambda e: (e.entry_ns, e.ticker))
+
+
+def _entry(rec: dict[Any, Any], row: int) -> Entry:
+    """One row of the table, or a ConfigError naming the row and every problem in it."""
+    problems: list[str] = []
+    side = str(rec["side"]).strip().lower()
+    if side not in ("yes", "no"):
+        problems.append(f"side {rec['side']!r} must be yes or no")
+    ticker = str(rec["ticker"]).strip()
+    if not ticker or ticker == "nan":
+        problems.append("ticker is empty")
+    values: list[Any] = []
+    for parse, value in (
+        (_time_ns, rec["entry_time"]),
+        (_count, rec["count"]),
+        (_price, rec.get("entry_price")),
+    ):
+        try:
+            values.append(parse(value, row))
+        except ConfigError as exc:
+            problems.append(str(exc).removeprefix(f"entries row {row}: "))
+    if problems:
+        raise ConfigError(f"entries row {row}: " + "; ".join(problems))
+    return Entry(ticker, values[0], side, values[1], values[2])

@@ -46,11 +46,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kalshikit.core.events import Lifecycle, MarketInfo, Quote
+from kalshikit.core.events import BookDelta, BookSnapshot, Lifecycle, MarketInfo, Quote
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
 from kalshikit.recording.format import RawFrame, RecordingHeader, frame_exchange_ns
 from kalshikit.recording.lines import GZIP_MAGIC, _Cut, _gunzip, _plain, iter_lines
 from kalshikit.recording.reader import ReadReport, _FileReader, _line_decoder, _streams, recording_files
+from kalshikit.replay.depth import BookTape, TapeBuilder
 from kalshikit.replay.market import MarketReplay, TickArrays
 
 log = logging.getLogger("kalshikit.recording")
@@ -92,13 +93,15 @@ class FrameBlock:
     """Ticks and specials of a run of lines.
 
     ``specials[t]`` holds ``(index, ns, event)``: the event happened before quote ``index`` of ``ticks[t]`` (``index
-    == len`` means after the last one). ``order`` lists the block's markets in order of first appearance.
+    == len`` means after the last one). ``books[t]`` holds the market's order-book changes the same way (a
+    :class:`~kalshikit.replay.depth.BookTape`). ``order`` lists the block's markets in order of first appearance.
     """
 
     ticks: dict[str, TickArrays]
     specials: dict[str, list[tuple[int, int, Any]]]
     order: list[str]
     quotes: int = 0
+    books: dict[str, BookTape] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,6 +135,7 @@ class _Builder:
         self.path = path
         self.quotes: dict[str, tuple[list[tuple[int | None, ...]], list[int]]] = {}  # (_ROW of each quote, recv)
         self.specials: dict[str, list[tuple[int, int, Any]]] = {}
+        self.books: dict[str, TapeBuilder] = {}
         self.report = ReadReport(max_problems=1 << 62)
         self.malformed: set[int] = set()
 
@@ -153,7 +157,12 @@ class _Builder:
 
     def other(self, msg: Any, raw: str, recv: int, line: int) -> None:
         t = type(msg)
-        if t is Lifecycle:
+        if t is BookDelta or t is BookSnapshot:
+            tape = self.books.get(msg.ticker)
+            if tape is None:
+                tape = self.books[msg.ticker] = TapeBuilder()
+            tape.add(len(self.market(msg.ticker)[0]), recv, msg)
+        elif t is Lifecycle:
             if msg.event_type in _LIFECYCLE_INFO:
                 info = _market_info(raw)
                 if info is not None:
@@ -165,9 +174,12 @@ class _Builder:
 
     def result(self, last_exchange: int | None, lines: int = 0, blank: int = 0, frames: int = 0) -> _Decoded:
         ticks = {t: _arrays(q, r) for t, (q, r) in self.quotes.items() if q}
-        block = FrameBlock(ticks, self.specials, list(self.quotes), sum(len(a) for a in ticks.values()))
-        unknown_used = any(int(a.recv.min()) == UNKNOWN for a in ticks.values()) or any(
-            ns == UNKNOWN for sp in self.specials.values() for _, ns, _ in sp
+        books = {t: b.build() for t, b in self.books.items()}
+        block = FrameBlock(ticks, self.specials, list(self.quotes), sum(len(a) for a in ticks.values()), books)
+        unknown_used = (
+            any(int(a.recv.min()) == UNKNOWN for a in ticks.values())
+            or any(ns == UNKNOWN for sp in self.specials.values() for _, ns, _ in sp)
+            or any(bool((b.recv == UNKNOWN).any()) for b in books.values())
         )
         r = self.report
         return _Decoded(
@@ -399,6 +411,8 @@ class FastFrameReader:
             fill = self._last_exchange if self._last_exchange is not None else 0
             for arrays in block.ticks.values():
                 arrays.recv[arrays.recv == UNKNOWN] = fill
+            for tape in block.books.values():
+                tape.recv[tape.recv == UNKNOWN] = fill
             for sp in block.specials.values():
                 for k, (i, ns, ev) in enumerate(sp):
                     if ns == UNKNOWN:
@@ -508,14 +522,20 @@ def _is_document(path: str) -> bool:
 
 # ---------------------------------------------------------------------------- feeding a block to a market
 def feed_block(
-    market: MarketReplay, ticks: TickArrays | None, specials: list[tuple[int, int, Any]] | None = None
+    market: MarketReplay,
+    ticks: TickArrays | None,
+    specials: list[tuple[int, int, Any]] | None = None,
+    book: BookTape | None = None,
 ) -> None:
     """Replay one block of a market exactly as the frame-by-frame path would.
 
     Runs of quotes with non-decreasing receive times go through :meth:`MarketReplay.process_arrays` (which decides
     like ``on_quote`` on such runs); specials (lifecycle events) go through :meth:`MarketReplay.on_event`, as the
     frames path feeds them, so that time events falling exactly at a special's time keep the frames path's order.
+    The block's order-book changes (``book``) are handed over first; exits read them by quote position and time.
     """
+    if book is not None:
+        market.add_book(book)
     start = 0
     for index, ns, event in specials or ():
         if ticks is not None and index > start:

@@ -1,9 +1,13 @@
 """The replay fill model, explicit and documented.
 
 - An exit order arrives ``latency`` after the monitor decided (default 0: it meets the very quote that triggered).
-- It fills against the book prevailing at arrival: the displayed top of book of the last quote received at or
-  before that time (a ticker quote shows one level per side, with its size), best price first, no worse than the
-  order's limit, up to the displayed size. Liquidity taken stays taken until the next quote replaces the book.
+- It fills against the book prevailing at arrival, best price first, no worse than the order's limit:
+  - where the recording has the market's order book (``orderbook_snapshot`` / ``orderbook_delta``), the recorded
+    book as it was at arrival, level by level at each level's price and size (:mod:`kalshikit.replay.depth`);
+    liquidity taken stays taken until the next recorded book change;
+  - elsewhere, the displayed top of book of the last quote received at or before that time (a ticker quote shows
+    one level per side, with its size), up to the displayed size. Liquidity taken stays taken until the next quote
+    replaces the book.
 - Whatever is not filled is cancelled (IOC); the monitor re-issues the remainder on the following quotes, exactly
   as it does live.
 - Each fill pays Kalshi's taker fee (``FeeSchedule.taker``: 0.07 × multiplier × C × P × (1 − P), rounded up to

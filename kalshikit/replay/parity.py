@@ -22,6 +22,7 @@ import pandas as pd
 from kalshikit.core.rules import Protection
 from kalshikit.replay.engine import replay
 from kalshikit.replay.results import ReplayResult
+from kalshikit.units import PRICE_SCALE
 
 KINDS = ("trigger",)
 COLUMNS = [
@@ -55,17 +56,20 @@ class ParityReport:
 
 
 def _frame(decisions: pd.DataFrame | Iterable[Any]) -> pd.DataFrame:
+    """Live decisions as ``kit.decisions()`` shows them (mark and level in dollars); Decision records (integer
+    price units) are converted."""
     if isinstance(decisions, pd.DataFrame):
         return decisions
     rows = [{f: getattr(d, f) for f in d.__struct_fields__} for d in decisions]
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for col in ("mark", "level"):
+        if col in frame:
+            frame[col] = frame[col].astype("float64") / PRICE_SCALE
+    return frame
 
 
 def _dollars(v: Any) -> float | None:
-    """Live decisions (``kit.decisions()``, Decision records) carry integer price units ($0.0001)."""
-    if v is None or pd.isna(v):
-        return None
-    return float(v) / 10_000
+    return None if v is None or pd.isna(v) else float(v)
 
 
 def compare(live: pd.DataFrame, replayed: pd.DataFrame) -> pd.DataFrame:

@@ -12,14 +12,16 @@
 - :func:`gap_table` / :func:`gap_figure`: per exit order, the trigger price, the first executable bid, the fill,
   the fee and the slippage.
 - :func:`save_html` writes figures (and tables) into one standalone HTML file; :func:`replay_report` makes the
-  usual report of a replay.
+  usual report of a replay: what produced it (sources, rules, latency, fill model, date range), warnings, the
+  summary ($ and %), equity, the trades and the exit orders with their slippage, and price paths
+  (:mod:`kalshikit.replay.report_tables` formats the tables).
 """
 
 from __future__ import annotations
 
 import html
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from kalshikit.errors import ConfigError
 from kalshikit.replay.entries import Entry
 from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketReplay
+from kalshikit.replay.report_tables import Note, formatted, provenance, slippage_note, summary_formatted
 from kalshikit.replay.results import ReplayResult, equity_curve
 from kalshikit.replay.sweep import SweepData, load_data
 from kalshikit.replay.walkforward import WalkForwardResult
@@ -88,17 +91,30 @@ def market_levels(
     ``stop_rule`` (which rule sets it), ``take_profit``, ``trailing_peak``, ``trailing_level`` (the stop when the
     trailing rule sets it), ``state`` -- all read from :meth:`Monitor.snapshot`.
     """
-    sd = source if isinstance(source, SweepData) else load_data(source)
-    arrays = sd.data.markets.get(ticker)
-    if arrays is None:
-        raise ConfigError(f"{ticker} is not in the data; markets: {', '.join(sorted(sd.data.markets)[:10])} ...")
     prot = rules if rules is not None else result.settings.get("rules")
     latency_ms = float(result.settings.get("latency_ms", 0) or 0)
     fill = fill_model or FillModel(latency_ns=int(latency_ms * NS_PER_MS))
-    m = MarketReplay(ticker, protection=prot, fill_model=fill, entries=_entries_of(result, ticker))
-    specials = sorted(sd.data.specials.get(ticker, []), key=lambda s: s[0])
+    book_quotes = bool(result.settings.get("book_quotes"))
+    m = MarketReplay(
+        ticker, protection=prot, fill_model=fill, entries=_entries_of(result, ticker), book_quotes=book_quotes
+    )
+    if book_quotes:  # the run took quotes from the order books, frame by frame: so does this
+        if isinstance(source, SweepData):
+            raise ConfigError("this replay took its quotes from order books: give the recording's paths, not data")
+        steps = _frame_steps(source, ticker)
+    else:
+        sd = source if isinstance(source, SweepData) else load_data(source)
+        arrays = sd.data.markets.get(ticker)
+        if arrays is None:
+            raise ConfigError(f"{ticker} is not in the data; markets: {', '.join(sorted(sd.data.markets)[:10])} ...")
+        book = sd.data.books.get(ticker)
+        if book is not None:
+            m.add_book(book)  # exits fill against the recorded book, as in the run
+        steps = _array_steps(ticker, arrays, sd.data.specials.get(ticker, []))
     rows: list[tuple[Any, ...]] = []
     last: tuple[Any, ...] | None = None
+    quotes: list[tuple[int, int | None, int | None]] = []
+    shown: list[Quote | None] = [None]
 
     def record(now: int) -> None:
         nonlocal last
@@ -110,40 +126,27 @@ def market_levels(
         if key != last:
             rows.append((now, *(key or (None,) * 7)))
             last = key
+        q = m._quote
+        if q is not None and q is not shown[0]:
+            shown[0] = q
+            quotes.append((q.recv_ns, q.yes_bid, q.yes_ask))
 
-    k = 0
-    recv, bid, ask = arrays.recv, arrays.bid, arrays.ask
-    for j in range(len(arrays)):
-        while k < len(specials) and specials[k][0] <= j:
-            _, ns, ev = specials[k]
+    for ns, ev in steps:
+        if type(ev) is Quote:
+            m._until(ns)  # entries, orders and deadlines due before this quote (on_quote would run them too)
+            record(m.last_ns)
+            m.on_quote(ev)
+        else:
             m.on_event(ev, ns)
-            record(ns)
-            k += 1
-        b, a = int(bid[j]), int(ask[j])
-        bs, az, la = int(arrays.bid_size[j]), int(arrays.ask_size[j]), int(arrays.last[j])
-        q = Quote(
-            ticker,
-            b if b >= 0 else None,
-            a if a >= 0 else None,
-            bs if bs >= 0 else None,
-            az if az >= 0 else None,
-            la if la >= 0 else None,
-            exchange_ns=int(arrays.exch[j]),
-            recv_ns=int(recv[j]),
-            source="replay",
-        )
-        m._until(q.recv_ns)  # entries, orders and deadlines due before this quote (on_quote would run them too)
-        record(m.last_ns)
-        m.on_quote(q)
-        record(q.recv_ns)
-    for _, ns, ev in specials[k:]:
-        m.on_event(ev, ns)
         record(ns)
     m.finish()
     record(m.last_ns)
+    times = np.array([t for t, _, _ in quotes], dtype=np.int64)
+    bid = np.array([-1 if b is None else b for _, b, _ in quotes], dtype=np.int64)
+    ask = np.array([-1 if a is None else a for _, _, a in quotes], dtype=np.int64)
     prices = pd.DataFrame(
         {
-            "ts": _ts(recv),
+            "ts": _ts(times),
             "yes_bid": np.where(bid >= 0, bid / ONE, np.nan),
             "yes_ask": np.where(ask >= 0, ask / ONE, np.nan),
         }
@@ -155,6 +158,47 @@ def market_levels(
         levels[c] = levels[c].astype("float64") / ONE
     levels["trailing_level"] = levels["stop"].where(levels["stop_rule"] == "trailing_stop")
     return prices, levels
+
+
+def _array_steps(ticker: str, arrays: Any, specials: list[tuple[int, int, Any]]) -> Iterator[tuple[int, Any]]:
+    """``(time, event)`` of one market's preloaded quotes and specials, in replay order."""
+    specials = sorted(specials, key=lambda s: s[0])
+    k = 0
+    for j in range(len(arrays)):
+        while k < len(specials) and specials[k][0] <= j:
+            yield specials[k][1], specials[k][2]
+            k += 1
+        b, a = int(arrays.bid[j]), int(arrays.ask[j])
+        bs, az, la = int(arrays.bid_size[j]), int(arrays.ask_size[j]), int(arrays.last[j])
+        recv = int(arrays.recv[j])
+        yield (
+            recv,
+            Quote(
+                ticker,
+                b if b >= 0 else None,
+                a if a >= 0 else None,
+                bs if bs >= 0 else None,
+                az if az >= 0 else None,
+                la if la >= 0 else None,
+                exchange_ns=int(arrays.exch[j]),
+                recv_ns=recv,
+                source="replay",
+            ),
+        )
+    for _, ns, ev in specials[k:]:
+        yield ns, ev
+
+
+def _frame_steps(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], ticker: str
+) -> Iterator[tuple[int, Any]]:
+    """``(time, event)`` of one market's frames, read one by one (quotes, order-book changes, lifecycle)."""
+    from kalshikit.replay.sources import frame_events
+
+    paths = [source] if isinstance(source, str | os.PathLike) else list(source)
+    for ev, now in frame_events(paths):
+        if ev.ticker == ticker:
+            yield now, ev
 
 
 def price_path(
@@ -494,15 +538,20 @@ GAP_COLUMNS = [
     "trigger_price",
     "first_executable_bid",
     "fill_price",
+    "worst_fill_price",
     "filled",
     "count",
+    "book",
+    "levels",
+    "fills",
     "fee",
     "slippage",
 ]
 
 
 def gap_table(result: ReplayResult) -> pd.DataFrame:
-    """Per exit order: trigger price, first executable bid at arrival, fill, fee and slippage (dollars)."""
+    """Per exit order: trigger price, first executable bid at arrival, average and worst fill, what it filled
+    against (``book``: depth or top) and at which levels (``fills``), fee and slippage (dollars)."""
     g = result.gaps
     if not len(g):
         return pd.DataFrame(columns=GAP_COLUMNS)
@@ -561,11 +610,12 @@ def gap_figure(result: ReplayResult) -> go.Figure:
 
 # ---------------------------------------------------------------------------- HTML
 def save_html(
-    items: go.Figure | pd.DataFrame | Sequence[go.Figure | pd.DataFrame | str],
+    items: go.Figure | pd.DataFrame | Sequence[go.Figure | pd.DataFrame | Note | str],
     path: str | os.PathLike[str],
     title: str = "kalshikit report",
 ) -> Path:
-    """Write figures, tables (DataFrames) and headings (str) into one standalone HTML file (plotly.js inlined)."""
+    """Write figures, tables (DataFrames), paragraphs (:class:`~kalshikit.replay.report_tables.Note`) and headings
+    (str) into one standalone HTML file (plotly.js inlined)."""
     seq = [items] if isinstance(items, go.Figure | pd.DataFrame) else list(items)
     parts = []
     first = True
@@ -575,6 +625,8 @@ def save_html(
             first = False
         elif isinstance(item, pd.DataFrame):
             parts.append(item.to_html(index=False, border=0, classes="table", float_format=lambda v: f"{v:.4f}"))
+        elif isinstance(item, Note):
+            parts.append(f"<p>{html.escape(item.text)}</p>")
         else:
             parts.append(f"<h2>{html.escape(str(item))}</h2>")
     page = (
@@ -608,13 +660,19 @@ def replay_report(
     *,
     max_markets: int = 6,
 ) -> Path:
-    """The usual report of a replay: the data's resolution and fill assumption, summary, equity and drawdown, gap
-    report (figure and table), and the price path of up to ``max_markets`` traded markets (needs ``source``)."""
-    data = pd.DataFrame(
-        [{"resolution": result.summary.get("resolution"), "fill assumption": result.summary.get("fill_assumption")}]
-    )
-    items: list[Any] = ["Data and fills", data, "Summary", summary_table(result.summary)]
-    items += [equity_figure(result), gap_figure(result), "Trigger gaps", gap_table(result)]
+    """The usual report of a replay: what produced it (sources, entries, rules, latency, fill model, fees, data and
+    its date range), warnings, the summary (money in $, rates in %), equity and drawdown, the trades and the exit
+    orders with their slippage (its sign explained), entries not replayed, and the price path of up to
+    ``max_markets`` traded markets (needs ``source``)."""
+    items: list[Any] = ["What produced this report", provenance(result)]
+    warnings = result.summary.get("warnings") or []
+    if warnings:
+        items += ["Warnings", *[Note(w) for w in warnings]]
+    items += ["Summary", summary_formatted(result.summary), equity_figure(result)]
+    items += ["Trades", slippage_note(), formatted(result.trades)]
+    items += [gap_figure(result), "Exit orders (trigger → fill)", formatted(gap_table(result))]
+    if len(result.skipped):
+        items += ["Entries not replayed", result.skipped]
     if source is not None and len(result.trades):
         tickers = list(dict.fromkeys(result.trades["ticker"]))[:max_markets]
         sd = source if isinstance(source, SweepData) else _history_data(source, result) or load_data(source)

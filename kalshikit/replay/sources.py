@@ -11,6 +11,7 @@ History datasets (``python -m kalshikit.history``: 1-minute candles) become quot
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -19,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kalshikit.core.events import Lifecycle, MarketInfo, Quote
+from kalshikit.core.events import BookDelta, BookSnapshot, Lifecycle, MarketInfo, Quote
 from kalshikit.core.grid import PriceGrid, PriceRange
 from kalshikit.errors import ConfigError, RecordingError
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
-from kalshikit.recording.reader import ReadReport, read_frames
+from kalshikit.recording.reader import ReadReport, read_frames, recording_files
+from kalshikit.replay.depth import BookTape
 from kalshikit.replay.market import TickArrays
 from kalshikit.units import NS_PER_S, parse_price
 
@@ -32,7 +34,55 @@ if TYPE_CHECKING:
 
 
 def is_parquet(path: str | os.PathLike[str]) -> bool:
-    return str(path).endswith(".parquet") and not str(path).endswith((".trades.parquet", ".lifecycle.parquet"))
+    return str(path).endswith(".parquet") and not str(path).endswith(
+        (".trades.parquet", ".lifecycle.parquet", ".book.parquet")
+    )
+
+
+_SAME_DATA_BYTES = 1 << 18  # two files of equal size whose first 256 KiB are equal are taken for the same data
+
+
+def _content_key(path: Path) -> tuple[int, str] | None:
+    size = path.stat().st_size
+    if size == 0:
+        return None
+    with open(path, "rb") as f:
+        return size, hashlib.sha256(f.read(_SAME_DATA_BYTES)).hexdigest()
+
+
+def distinct_sources(paths: list[Path], what: str) -> list[Path]:
+    """``paths`` with every file read once: a path named twice (or a link to it) is kept once; two different files
+    with the same content (a copy of a recording) raise :class:`ConfigError`, since replaying both would feed every
+    frame twice. Folders are checked file by file (a folder and a file in it are the same file, read once)."""
+    from kalshikit.history.dataset import is_history_dataset
+
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in paths:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    files: dict[Path, Path] = {}  # resolved -> as named
+    for p in out:
+        if p.is_dir():
+            if not is_history_dataset(p):
+                for f in recording_files([p]):
+                    files.setdefault(f.resolve(), f)
+        else:
+            files.setdefault(p.resolve(), p)
+    by_content: dict[tuple[int, str], Path] = {}
+    for f in files.values():
+        content = _content_key(f)
+        if content is None:
+            continue
+        other = by_content.setdefault(content, f)
+        if other is not f:
+            raise ConfigError(
+                f"{what} sources {str(other)!r} and {str(f)!r} hold the same data (a copy?): every frame would be "
+                "fed twice; give each recording once"
+            )
+    return out
 
 
 def grid_from_created(msg: dict[str, Any]) -> PriceGrid | None:
@@ -71,13 +121,14 @@ def market_info_from_raw(raw: str) -> MarketInfo | None:
 def frame_events(
     paths: Iterable[str | os.PathLike[str]], report: ReadReport | None = None
 ) -> Iterator[tuple[Any, int]]:
-    """``(event, now_ns)`` for every Quote and Lifecycle (plus MarketInfo from created frames), in time order."""
+    """``(event, now_ns)`` for every Quote, BookSnapshot, BookDelta and Lifecycle (plus MarketInfo from created
+    frames), in time order."""
     decoder = FrameDecoder()
     decode = decoder.decode
     for f in read_frames([os.fspath(p) for p in paths], report):
         msg = decode(f.raw, f.recv_ns)
         t = type(msg)
-        if t is Quote:
+        if t is Quote or t is BookDelta or t is BookSnapshot:
             yield msg, f.recv_ns
         elif t is Lifecycle:
             if msg.event_type in ("created", "price_level_structure_updated", "close_date_updated"):
@@ -96,17 +147,104 @@ def _col(batch: Any, name: str) -> np.ndarray[Any, Any]:
     return np.asarray(pc.fill_null(batch.column(name), -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+class _ParquetBooks:
+    """The rows of a ticks file's ``.book.parquet`` (when there is one), streamed in ``tick_index`` order."""
+
+    def __init__(self, path: Path, batch_rows: int) -> None:
+        import pyarrow.parquet as pq
+
+        self._batches: Iterator[Any] = (
+            pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows) if path.is_file() else iter(())
+        )
+        self._carry: list[np.ndarray[Any, Any]] | None = None
+        self._done = False
+        self.names: list[str] = []  # market of each code in the ``ticker`` column handed out
+        self._code: dict[str, int] = {}
+
+    def _columns(self, batch: Any) -> list[np.ndarray[Any, Any]]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from kalshikit.replay.depth import CLEAR, DELTA, LEVEL, NO, YES
+
+        tick = batch.column("ticker")
+        codes_here = [self._code.setdefault(t, len(self._code)) for t in tick.dictionary.to_pylist()]
+        self.names.extend(list(self._code)[len(self.names) :])
+        codes = np.asarray(codes_here, dtype=np.int64)[
+            np.asarray(tick.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        ]
+        kind = batch.column("kind")
+        delta = np.asarray(pc.fill_null(pc.equal(kind, pa.scalar("delta")), False).to_numpy(zero_copy_only=False))
+        level = np.asarray(pc.fill_null(pc.equal(kind, pa.scalar("level")), False).to_numpy(zero_copy_only=False))
+        op = np.where(delta, DELTA, np.where(level, LEVEL, CLEAR)).astype(np.int64)
+        no_side = pc.fill_null(pc.equal(batch.column("side"), pa.scalar("no")), False)
+        no = np.asarray(no_side.to_numpy(zero_copy_only=False))
+        side = np.where(no, NO, YES).astype(np.int64)
+        return [
+            _col(batch, "tick_index"),
+            codes,
+            op,
+            side,
+            np.where(op == CLEAR, 0, _col(batch, "price")),
+            np.where(op == CLEAR, 0, _col(batch, "size")),
+            _col(batch, "recv_ns"),
+        ]
+
+    def take(self, upto: int | None) -> list[np.ndarray[Any, Any]] | None:
+        """The rows with ``tick_index < upto`` (every row left when ``upto`` is None) not handed out yet."""
+        parts = [self._carry] if self._carry is not None else []
+        self._carry = None
+        while not self._done and (not parts or upto is None or int(parts[-1][0][-1]) < upto):
+            batch = next(self._batches, None)
+            if batch is None:
+                self._done = True
+            elif batch.num_rows:
+                parts.append(self._columns(batch))
+        if not parts:
+            return None
+        cols = parts[0] if len(parts) == 1 else [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+        cut = len(cols[0]) if upto is None else int(np.searchsorted(cols[0], upto, side="left"))
+        if cut < len(cols[0]):
+            self._carry = [c[cut:] for c in cols]
+        return [c[:cut] for c in cols] if cut else None
+
+
+def _book_tapes(
+    cols: list[np.ndarray[Any, Any]] | None, names: list[str], g0: int, rows_of: dict[str, np.ndarray[Any, Any]]
+) -> dict[str, BookTape]:
+    """Per market, the book rows of one block of ticks starting at global tick ``g0`` (``rows_of``: each market's
+    positions in the block; ``names``: the market of each ticker code), with ``index`` counted in that market's
+    ticks of the block."""
+    if cols is None:
+        return {}
+    tick_index, codes, op, side, price, size, recv = cols
+    order = np.argsort(codes, kind="stable")  # grouped by market, stream order kept within each
+    sorted_codes = codes[order]
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    out: dict[str, BookTape] = {}
+    for s, e in zip([0, *bounds.tolist()], [*bounds.tolist(), len(order)], strict=True):
+        at = order[s:e]
+        ticker = names[int(sorted_codes[s])]
+        rows = rows_of.get(ticker)
+        ti = tick_index[at] - g0
+        rel = np.zeros(len(ti), np.int64) if rows is None else np.searchsorted(rows, ti).astype(np.int64)
+        out[ticker] = BookTape(rel, recv[at], op[at], side[at], price[at], size[at])
+    return out
+
+
 def parquet_blocks(
     path: str | os.PathLike[str], *, batch_rows: int = 1 << 18
-) -> Iterator[tuple[dict[str, TickArrays], dict[str, list[tuple[int, int, Any]]]]]:
-    """Blocks of ``{ticker: TickArrays}`` and ``{ticker: [(index, ns, event)]}`` specials, in time order.
+) -> Iterator[tuple[dict[str, TickArrays], dict[str, list[tuple[int, int, Any]]], dict[str, BookTape]]]:
+    """Blocks of ``{ticker: TickArrays}``, ``{ticker: [(index, ns, event)]}`` specials and ``{ticker: BookTape}``
+    order-book changes, in time order.
 
     Memory is bounded by ``batch_rows``. Lifecycle events come from the sidecar table and are placed before the
-    first tick of their market that followed them in the original stream.
+    first tick of their market that followed them in the original stream; order-book rows (``.book.parquet``, when
+    the recording had books) likewise.
     """
     import pyarrow.parquet as pq
 
-    from kalshikit.recording.columnar import lifecycle_event, sidecar_paths
+    from kalshikit.recording.columnar import book_path, lifecycle_event, sidecar_paths
 
     lc_path = sidecar_paths(path)[1]
     specials: list[tuple[int, str, int, Any]] = []  # (tick_index, ticker, ns, event)
@@ -125,6 +263,7 @@ def parquet_blocks(
     cols = ["ticker", "recv_ns", "exchange_ns", "yes_bid", "yes_ask", "yes_bid_size", "yes_ask_size", "last"]
     if not Path(path).is_file():
         raise RecordingError("no such Parquet file (convert a recording with to_parquet first)", path=str(path))
+    books = _ParquetBooks(book_path(path), batch_rows)
     # pre_buffer=False: Arrow's pre-buffering keeps the compressed column chunks of the file in memory (hundreds of
     # MB for 10M ticks); without it memory stays at about one batch.
     for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows, columns=cols):
@@ -160,16 +299,18 @@ def parquet_blocks(
             rel = 0 if rows is None else int(np.searchsorted(rows, tick_index - g0))
             extra.setdefault(ticker, []).append((rel, ns, ev))
             sp += 1
+        tapes = _book_tapes(books.take(g0 + n), books.names, g0, rows_of)
         # Release this batch's columns before the consumer runs and the next batch is read: otherwise two batches
         # (and their Arrow buffers) are alive at once, which is most of the peak memory of a long replay.
         del batch, tick_col, codes, recv, exch, bid, ask, bsz, asz, last, order, sorted_codes, rows_of
-        yield blocks, extra
+        yield blocks, extra, tapes
         g0 += n
     tail: dict[str, list[tuple[int, int, Any]]] = {}
     for _, ticker, ns, ev in specials[sp:]:
         tail.setdefault(ticker, []).append((0, ns, ev))
-    if tail:
-        yield {}, tail
+    tail_books = _book_tapes(books.take(None), books.names, g0, {})
+    if tail or tail_books:
+        yield {}, tail, tail_books
 
 
 # ---------------------------------------------------------------------------- history datasets (1-minute candles)

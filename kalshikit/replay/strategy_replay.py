@@ -65,7 +65,6 @@ from kalshikit.core.actions import PlaceOrder
 from kalshikit.core.book import OrderBook
 from kalshikit.core.events import Fill, Lifecycle, MarketInfo, OrderUpdate, Quote, Tick, TrackOrder
 from kalshikit.core.grid import PriceGrid
-from kalshikit.core.monitor import MonitorConfig
 from kalshikit.core.rules import Protection
 from kalshikit.errors import ConfigError
 from kalshikit.kalshi.messages import FrameDecoder, Malformed
@@ -74,7 +73,7 @@ from kalshikit.recording.reader import ReadReport, read_frames, recording_files
 from kalshikit.replay.entries import Entry
 from kalshikit.replay.fees import FeesArg, resolve_fees
 from kalshikit.replay.fills import FillModel
-from kalshikit.replay.market import EntryRecord, MarketOutput, MarketReplay
+from kalshikit.replay.market import EntryRecord, MarketOutput, MarketReplay, replay_monitor_config
 from kalshikit.replay.results import ReplayResult, build_result
 from kalshikit.replay.sources import grid_from_created, is_parquet, market_info_from_raw
 from kalshikit.strategy.base import OrderIntent, Strategy, StrategyContext
@@ -297,7 +296,7 @@ class _Session:
         self.stale_after_ns = stale_after_ns
         self.keep_decisions = keep_decisions
         self.problems = problems
-        self.config = MonitorConfig(id_salt="replay")
+        self.config = replay_monitor_config()
         self.markets: dict[str, MarketReplay] = {}
         self.meta: dict[str, _Meta] = {}
         self.quotes: dict[str, Quote] = {}
@@ -467,7 +466,7 @@ class _Session:
         cash = self.bankroll
         for t in self._traded:
             mon = self.markets[t].monitor
-            cash += sum(c.realized - c.fees for c in mon.closed)
+            cash += sum(c.realized - c.fees for c in self.markets[t].out.closed)
             for g in mon.positions.values():
                 cash += g.pos.realized - g.pos.fees - g.pos.cost
         return cash
@@ -476,7 +475,7 @@ class _Session:
         day = datetime.fromtimestamp(now // NS_PER_S, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = int(day.timestamp()) * NS_PER_S
         return sum(
-            c.realized - c.fees for t in self._traded for c in self.markets[t].monitor.closed if c.closed_ns >= start
+            c.realized - c.fees for t in self._traded for c in self.markets[t].out.closed if c.closed_ns >= start
         )
 
     def _cycle(self, now: int) -> None:
@@ -642,7 +641,7 @@ class _Session:
         o.fees += f.fee
         o.fills += 1
         pos = m.monitor.position(o.order.ticker)
-        pid = pos.position_id if pos is not None else (m.monitor.closed[-1].position_id if m.monitor.closed else "")
+        pid = pos.position_id if pos is not None else (m.out.closed[-1].position_id if m.out.closed else "")
         o.row["position_id"] = pid
         rec = next((e for e in m.out.entries if e.position_id == pid), None)
         if rec is None:

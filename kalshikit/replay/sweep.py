@@ -21,8 +21,14 @@ or serially (``executor="serial"``). The table is saved under ``backtest/results
 timestamped name.
 
 Each row also says on how many markets it rests (``markets``) and how sure its ``pnl`` is: a bootstrap interval over
-markets (``pnl_ci_low``, ``pnl_ci_high``). Every setting's P&L per market is kept (``SweepResult.per_market``), so a
-walk-forward selection (:mod:`kalshikit.replay.walkforward`) needs no replay of its own.
+markets (``pnl_ci_low``, ``pnl_ci_high``). A setting whose rules could not be armed is never silent: every row has
+``positions``, ``rules_rejected`` (positions with a rule left out, e.g. a stop below $0),
+``rules_armed_share`` (positions with every rule armed), ``rules_mostly_rejected`` (that share under one half:
+the row's P&L is mostly what holding made, and :meth:`SweepResult.best` leaves such rows out unless asked),
+``rules_rejected_example`` (one reason) and ``fired_at_entry`` (positions whose exit was ordered the moment the
+rules were armed, because the price already crossed a level). Every setting's P&L per market is kept
+(``SweepResult.per_market``), so a walk-forward selection (:mod:`kalshikit.replay.walkforward`) needs no replay of
+its own.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from kalshikit.errors import ConfigError, RuleError
 from kalshikit.recording.reader import ReadReport, recording_files
 from kalshikit.replay.bootstrap import check_bootstrap, total_interval
 from kalshikit.replay.dataset import ReplayData
+from kalshikit.replay.depth import BookTape, concat_tapes
 from kalshikit.replay.engine import _results, _Session
 from kalshikit.replay.entries import Entry, FirstTwoSided, load_entries
 from kalshikit.replay.fastframes import FastFrameReader, feed_block, process_context, single_stream
@@ -56,8 +63,8 @@ from kalshikit.replay.fees import FeesArg, resolve_fees
 from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketOutput, TickArrays
 from kalshikit.replay.permarket import MarketPnL, market_rows
-from kalshikit.replay.results import closed_figures
-from kalshikit.replay.sources import is_parquet
+from kalshikit.replay.results import closed_figures, rule_figures
+from kalshikit.replay.sources import distinct_sources, is_parquet
 from kalshikit.units import PRICE_SCALE
 
 ONE = PRICE_SCALE
@@ -83,6 +90,11 @@ SUMMARY_COLUMNS = (
     "open_positions",
     "open_unrealized",
     "exit_orders",
+    "positions",
+    "rules_rejected",
+    "rules_armed_share",
+    "rules_mostly_rejected",
+    "fired_at_entry",
 )
 
 
@@ -155,6 +167,7 @@ def _files(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for p in paths:
         if not p.exists():
             raise ConfigError(f"sweep source {str(p)!r} does not exist")
+    paths = distinct_sources(paths, "sweep")
     if all(is_parquet(p) for p in paths):
         return [p.resolve() for p in paths]
     if any(is_parquet(p) for p in paths):
@@ -190,6 +203,7 @@ def _frames_data(stream: list[Path]) -> ReplayData:
     report = ReadReport()
     parts: dict[str, list[TickArrays]] = {}
     specials: dict[str, list[tuple[int, int, Any]]] = {}
+    tapes: dict[str, list[BookTape]] = {}
     offset: dict[str, int] = {}
     order: dict[str, None] = {}
     for block in FastFrameReader(stream, report, workers=0).blocks():
@@ -198,6 +212,9 @@ def _frames_data(stream: list[Path]) -> ReplayData:
             base = offset.get(t, 0)
             for i, ns, ev in block.specials.get(t, ()):
                 specials.setdefault(t, []).append((base + i, ns, ev))
+            tape = block.books.get(t)
+            if tape is not None and len(tape):
+                tapes.setdefault(t, []).append(tape.shifted(base))
             arrays = block.ticks.get(t)
             if arrays is not None:
                 parts.setdefault(t, []).append(arrays)
@@ -213,7 +230,8 @@ def _frames_data(stream: list[Path]) -> ReplayData:
                 *(np.concatenate([getattr(a, f) for a in p]) if p else np.empty(0, np.int64) for f in fields)
             )
     ticks = sum(len(a) for a in markets.values())
-    return ReplayData(markets, specials, ticks, list(report.problems))
+    books = {t: concat_tapes(p) for t, p in tapes.items()}
+    return ReplayData(markets, specials, ticks, list(report.problems), books)
 
 
 # ---------------------------------------------------------------------------- one setting
@@ -245,13 +263,14 @@ def run_setting(sd: SweepData, setting: Mapping[str, Any], common: Common) -> di
     data = sd.data
     for ticker, arrays in data.markets.items():
         sp = data.specials.get(ticker)
+        book = data.books.get(ticker)
         if sd.kind == "frames":
             session.ticks += len(arrays)
             m = session.market(ticker)
             if m is not None:
-                feed_block(m, arrays, sp)
+                feed_block(m, arrays, sp, book)
         else:
-            session.arrays(ticker, arrays, sp)
+            session.arrays(ticker, arrays, sp, book)
     outputs = {t: m.finish(result=results.get(t)) for t, m in session.markets.items()}
     announced = {
         t: (ms.result, ms.settlement_value)
@@ -260,6 +279,9 @@ def run_setting(sd: SweepData, setting: Mapping[str, Any], common: Common) -> di
     }
     row = dict(setting)
     row.update(quick_summary(outputs, results, announced))
+    figures = rule_figures(outputs, prot)
+    row.update({k: v for k, v in figures.items() if k != "rules_rejected_example"})
+    row["rules_rejected_example"] = figures["rules_rejected_example"]
     row[PER_MARKET] = market_rows(outputs, data)
     return row
 
@@ -342,8 +364,19 @@ class SweepResult:
     per_market: MarketPnL | None = None  # every setting's P&L in every market (walk-forward, bootstrap)
     fee_schedules: dict[str, str] = field(default_factory=dict)  # series -> the fee schedule that priced it
 
-    def best(self, by: str = "pnl", n: int = 10) -> pd.DataFrame:
-        return self.table.sort_values(by, ascending=False).head(n)
+    def best(self, by: str = "pnl", n: int = 10, *, unprotected: bool = False) -> pd.DataFrame:
+        """The ``n`` rows with the highest ``by``; rows whose rules were not armed on most positions
+        (``rules_mostly_rejected``) are left out unless ``unprotected=True``: their P&L is not the rules' doing."""
+        t = self.table
+        if not unprotected and "rules_mostly_rejected" in t.columns:
+            t = t[~t["rules_mostly_rejected"].astype(bool)]
+        return t.sort_values(by, ascending=False).head(n)
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        """Rows whose rules could not be armed on most positions (``rules_mostly_rejected``)."""
+        t = self.table
+        return t[t["rules_mostly_rejected"].astype(bool)] if "rules_mostly_rejected" in t.columns else t.iloc[:0]
 
     def __repr__(self) -> str:
         where = f" saved={self.csv_path}" if self.csv_path else ""
@@ -436,7 +469,7 @@ def _table(rows: list[dict[str, Any]], settings: list[dict[str, Any]]) -> pd.Dat
     for k in keys:
         if k not in df.columns:
             df[k] = None
-    cols = ["setting", *keys, *SUMMARY_COLUMNS, *exits]
+    cols = ["setting", *keys, *SUMMARY_COLUMNS, *exits, "rules_rejected_example"]
     return df[cols]
 
 

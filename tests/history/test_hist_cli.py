@@ -19,7 +19,7 @@ from hist_testkit import NS_PER_S, check_matches_the_exchange
 from kalshikit.history.__main__ import main
 from kalshikit.sim import Simulator
 from kalshikit.sim.history_api import seed_synthetic_history
-from tests.conftest import eventually
+from tests.conftest import eventually, scaled
 
 SERIES = "KXNBAGAME"
 
@@ -50,7 +50,7 @@ def _cli(sim: Simulator | None, cwd: Path, *args: str) -> subprocess.CompletedPr
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
     )
 
 
@@ -82,7 +82,7 @@ def test_sigkill_in_the_middle_then_run_again(past: Simulator, tmp_path: Path) -
         assert proc.poll() is None, proc.communicate()
         os.kill(proc.pid, signal.SIGKILL)
     finally:
-        proc.wait(30)
+        proc.wait(scaled(30))
     assert proc.returncode == -signal.SIGKILL
     done = _cli(past, tmp_path, *args)  # the same command again
     assert done.returncode == 0, done.stderr

@@ -31,6 +31,7 @@ from kalshikit.history.dataset import CANDLE_SCHEMA
 from kalshikit.history.quotes import fill_assumption, market_quotes, replay_data
 from kalshikit.replay import FirstTwoSided, replay
 from kalshikit.sim import Simulator
+from tests.conftest import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "recordings" / "sample"
@@ -135,7 +136,7 @@ def test_replay_cli_and_report_state_the_assumption(dip: tuple[Path, str, int], 
         [sys.executable, "-m", "kalshikit.replay", *args, "--out", str(trades), "--html", str(html)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         cwd=tmp_path,
     )
     assert p.returncode == 0, p.stderr
@@ -148,7 +149,7 @@ def test_replay_cli_and_report_state_the_assumption(dip: tuple[Path, str, int], 
         [sys.executable, "-m", "kalshikit.replay", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         cwd=tmp_path,
     )
     assert bad.returncode == 2 and "applies to history datasets" in bad.stderr

@@ -18,7 +18,7 @@ from kalshikit import __version__
 from kalshikit.errors import RecordingError
 from kalshikit.recording import ReadReport, RecordingWriter, read_file, read_frames, read_header
 from kalshikit.recording.format import NS_PER_HOUR, file_name, hour_of
-from tests.conftest import ROOT, eventually
+from tests.conftest import ROOT, eventually, scaled
 
 HOUR0 = 1778508000 * 10**9  # 2026-05-11T14:00:00Z, a whole hour
 
@@ -216,7 +216,7 @@ def test_kill_9_loses_at_most_the_last_second(tmp_path: Path) -> None:
     progress: list[tuple[int, float]] = []
     try:
         assert proc.stdout is not None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + scaled(60)
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
             assert line, f"the writer process died early (exit code {proc.poll()})"
@@ -255,7 +255,7 @@ def test_a_writer_left_open_is_finished_when_the_interpreter_exits(tmp_path: Pat
         "    w.write('{\"i\":%d}' % i, 1778508000000000000 + i)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-c", child, str(tmp_path)], check=True, env=env, timeout=60)
+    subprocess.run([sys.executable, "-c", child, str(tmp_path)], check=True, env=env, timeout=scaled(60))
     report = ReadReport()
     assert [json.loads(f.raw)["i"] for f in read_frames(tmp_path, report)] == list(range(100))
     assert report.ok, report.summary()  # all lines flushed and the gzip member finished

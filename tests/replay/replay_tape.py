@@ -92,3 +92,29 @@ def write_jsonl(path: Path, frames: Iterable[str], gz: bool = True) -> Path:
     else:
         path.write_text(text)
     return path
+
+
+def snapshot(
+    t: str, yes: Iterable[tuple[float, float]], no: Iterable[tuple[float, float]], sid: int = 7, seq: int = 1
+) -> str:
+    """An ``orderbook_snapshot``: ``yes`` / ``no`` bids as (dollar price, contracts)."""
+    msg = {
+        "market_ticker": t,
+        "yes_dollars_fp": [[_d(p), f"{c:.2f}"] for p, c in yes],
+        "no_dollars_fp": [[_d(p), f"{c:.2f}"] for p, c in no],
+    }
+    return json.dumps({"type": "orderbook_snapshot", "sid": sid, "seq": seq, "msg": msg}, separators=(",", ":"))
+
+
+def delta(
+    t: str, ms: float, side: str, price: float, change: float, sid: int = 7, seq: int = 2, lag_ms: int = 20
+) -> str:
+    """An ``orderbook_delta``: ``change`` contracts (signed) at one level of ``side``'s bids."""
+    msg = {
+        "market_ticker": t,
+        "price_dollars": _d(price),
+        "delta_fp": f"{change:.2f}",
+        "side": side,
+        "ts_ms": T0_MS + int(ms) - lag_ms,
+    }
+    return json.dumps({"type": "orderbook_delta", "sid": sid, "seq": seq, "msg": msg}, separators=(",", ":"))

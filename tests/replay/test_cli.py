@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from kalshikit.replay.results import TRADE_COLUMNS
+from tests.conftest import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "recordings" / "sample"
@@ -21,7 +22,7 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
         [sys.executable, "-m", "kalshikit.replay", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         cwd=cwd or ROOT,
     )
 

@@ -30,13 +30,14 @@ def test_live_session_replays_to_the_same_triggers(tmp_path: Path) -> None:
     try:
         kit.start()
         trader = DemoTrader(kit, count=3, pause_s=0.0)
-        deadline = time.monotonic() + 60
-        while len(kit.trades()) < 4 and time.monotonic() < deadline:
+
+        def four_exits() -> bool:  # keep up to three positions open until four have exited
             held = {v.ticker for v in kit.monitor_thread.snapshot}
             if len(held) < 3 and trader.open_one(held, time.monotonic()):
                 kit.reconcile_now()
-            time.sleep(0.2)
-        eventually(lambda: len(kit.trades()) >= 4, timeout=5, what="four exits in the live session")
+            return len(kit.trades()) >= 4
+
+        eventually(four_exits, timeout=60, interval=0.2, what="four exits in the live session")
     finally:
         kit.stop()
         sim.stop()
@@ -53,11 +54,11 @@ def test_live_session_replays_to_the_same_triggers(tmp_path: Path) -> None:
 
 def test_compare_reports_each_kind_of_difference() -> None:
     live = pd.DataFrame([
-        {"ticker": "A", "kind": "trigger", "trigger": "stop_loss", "now_ns": 10, "mark": 4000, "level": 4100,
+        {"ticker": "A", "kind": "trigger", "trigger": "stop_loss", "now_ns": 10, "mark": 0.40, "level": 0.41,
          "quote_recv_ns": 10, "quote_source": "ws"},
-        {"ticker": "B", "kind": "trigger", "trigger": "take_profit", "now_ns": 20, "mark": 6000, "level": 6000,
+        {"ticker": "B", "kind": "trigger", "trigger": "take_profit", "now_ns": 20, "mark": 0.60, "level": 0.60,
          "quote_recv_ns": 20, "quote_source": "ws"},
-        {"ticker": "C", "kind": "trigger", "trigger": "stop_loss", "now_ns": 30, "mark": 3000, "level": 3100,
+        {"ticker": "C", "kind": "trigger", "trigger": "stop_loss", "now_ns": 30, "mark": 0.30, "level": 0.31,
          "quote_recv_ns": 30, "quote_source": "rest"},
         {"ticker": "A", "kind": "protect", "trigger": "", "now_ns": 1, "mark": None, "level": None,
          "quote_recv_ns": 0, "quote_source": ""},

@@ -1,7 +1,11 @@
 """Strategy replay: the edge strategy over a generated NBA tape with odds recorded from the Odds API stub (over
 127.0.0.1, with the recording hook), entries where the consensus gives an edge, refusals by the risk limits, exits by
 the monitor, resting GTC entries, determinism; and a replay of a live Kit session on the simulator that enters the
-same markets on the same side as the session did."""
+same markets on the same side as the session did.
+
+The stub's games (team names, home and away, start times) come from tests/fixed_games.py, written independently of
+the matcher and of the generator's team table: the recorded odds do not agree with the matcher by construction.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from kalshikit.recording.synthetic import (
 from kalshikit.replay.capture import MarketCapture
 from kalshikit.replay.strategy_replay import StrategyReplayResult, replay_strategy
 from kalshikit.sim import Simulator
-from kalshikit.sim.odds_stub import OddsApiStub, StubMarket
+from kalshikit.sim.odds_stub import OddsApiStub
 from kalshikit.strategy.base import OrderIntent, StrategyContext
 from kalshikit.strategy.data import GatherConfig, match_consensus
 from kalshikit.strategy.edge import EdgeStrategy
@@ -44,6 +48,7 @@ from kalshikit.strategy.odds_recording import OddsRecorder, read_odds
 from kalshikit.strategy.risk import RiskLimits
 from kalshikit.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
 from tests.conftest import eventually
+from tests.fixed_games import TAPE_GAMES, stub_rows, synthetic_session_provider
 
 KEY = "replay-odds-key-0123456789"  # the stub's key for the generated odds
 SEED = 5
@@ -79,31 +84,28 @@ class Tape:
         return last
 
     def ticker_of(self, team_full: str) -> str:
-        return next(m.ticker for m in self.markets if m.team_full == team_full)
+        return next(t for g in TAPE_GAMES for t, team in g.markets() if team.book == team_full)
 
     def opponent_of(self, team_full: str) -> str:
-        game = next(m for m in self.markets if m.team_full == team_full)
-        return next(m.ticker for m in self.markets if m.event_ticker == game.event_ticker and m is not game)
+        for g in TAPE_GAMES:
+            (away, away_team), (home, home_team) = g.markets()
+            if team_full in (away_team.book, home_team.book):
+                return home if away_team.book == team_full else away
+        raise KeyError(team_full)
 
 
 def _record_odds(tape: Tape, out: Path, shift: tuple[str, float] | None, every_s: int = 10) -> list[Path]:
-    """Ask the stub for odds every ``every_s`` of tape time, its provider pricing each game at the tape's mids then;
-    the client's clock is the tape's, so each answer is recorded at that tape time."""
+    """Ask the stub for odds every ``every_s`` of tape time, its provider pricing each game of the fixture at the
+    tape's mids then; the client's clock is the tape's, so each answer is recorded at that tape time."""
     now = {"ns": DEFAULT_START_NS}
 
-    def provider() -> list[StubMarket]:
-        rows = []
-        for m in tape.markets:
-            q = tape.quote_at(m.ticker, now["ns"])
-            if q is None or q.yes_bid is None or q.yes_ask is None:
-                continue
-            rows.append(
-                StubMarket(m.event_ticker, m.team_full, m.home_team, m.away_team, m.commence_ns,
-                           (q.yes_bid + q.yes_ask) / (2 * ONE))
-            )
-        return rows
+    def mid(ticker: str) -> float | None:
+        q = tape.quote_at(ticker, now["ns"])
+        if q is None or q.yes_bid is None or q.yes_ask is None:
+            return None
+        return (q.yes_bid + q.yes_ask) / (2 * ONE)
 
-    with OddsApiStub(provider, api_key=KEY, noise=0.01, seed=9) as stub:
+    with OddsApiStub(lambda: stub_rows(TAPE_GAMES, mid), api_key=KEY, noise=0.01, seed=9) as stub:
         if shift is not None:
             stub.set_shift(*shift)
         with OddsRecorder(out, env="synthetic", flush_interval=None) as recorder:
@@ -121,6 +123,8 @@ def tape(tmp_path_factory: pytest.TempPathFactory) -> Tape:
     paths = write_synthetic_recording(root / "tape", markets=MARKETS, duration_s=DURATION_S, seed=SEED, sports=True)
     markets = [m for m in synthetic_markets(MARKETS, DURATION_S, SEED, DEFAULT_START_NS, sports=True)
                if isinstance(m, SyntheticGameMarket)]
+    listed = {(t, g.title, team.kalshi) for g in TAPE_GAMES for t, team in g.markets()}
+    assert {(m.ticker, m.title, m.yes_sub_title) for m in markets} == listed, "the fixture lists the tape's games"
     quotes: dict[str, list[Quote]] = {}
     decode = FrameDecoder().decode
     for f in read_frames(paths):
@@ -330,13 +334,14 @@ LIVE_SETTINGS = {
 def session(tmp_path: Path) -> Iterator[Callable[[], tuple[Kit, MarketCapture]]]:
     sim = Simulator(synthetic={"sports": True, "markets": MARKETS}, odds=True, tape_waits_for_subscriber=True,
                     heartbeat_s=1.0).start()
+    rest = KalshiRest(sim.rest_url, reads_per_second=1000)
+    sim.odds.provider = synthetic_session_provider(rest)  # the fixture's teams, not the matcher's reading of titles
     started: list[Any] = []
 
     def start() -> tuple[Kit, MarketCapture]:
         sim.odds.set_shift(*SHIFT)  # before the first odds request: the kit's odds cache keeps an answer 60 s
         capture = MarketCapture.on_simulator(sim, tmp_path / "market").start()  # first subscriber: the tape starts
         started.append(capture)
-        rest = KalshiRest(sim.rest_url, reads_per_second=1000)
         eventually(lambda: len([m for m in rest.markets(status="open") if m.yes_bid and m.yes_ask]) == MARKETS,
                    timeout=20, what="every market of the tape quoted")
         settings = Settings.from_env(environ={"KALSHI_ENV": "sim"}, env_file=None, **LIVE_SETTINGS)
@@ -350,6 +355,7 @@ def session(tmp_path: Path) -> Iterator[Callable[[], tuple[Kit, MarketCapture]]]
     for thing in reversed(started):
         thing.stop()
     sim.stop()
+    rest.close()
 
 
 def test_a_replay_of_a_live_session_enters_the_same_markets_on_the_same_side(
