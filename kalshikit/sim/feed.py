@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import msgspec
@@ -70,7 +70,8 @@ def _grid(extra: _LifecycleExtra) -> PriceGrid | None:
 
 
 class Feed:
-    """Plays a tape into an exchange. Runs as one task on the simulator's event loop."""
+    """Plays a tape into an exchange. Runs as one task on the simulator's event loop. ``clock_ns`` (monotonic) and
+    ``sleep`` pace it; tests give it a virtual clock."""
 
     def __init__(
         self,
@@ -81,6 +82,8 @@ class Feed:
         loop: bool = True,
         backlog: Callable[[], int] = lambda: 0,
         max_backlog: int = 20_000,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0 (0 = as fast as the clients read)")
@@ -90,6 +93,8 @@ class Feed:
         self.loop = loop
         self.backlog = backlog
         self.max_backlog = max_backlog
+        self._clock_ns = clock_ns
+        self._sleep = sleep
         self.decoder = FrameDecoder()
         self.frames = 0
         self.passes = 0
@@ -140,19 +145,19 @@ class Feed:
         for f in frames:
             n += 1
             if not self._running.is_set():
-                t0 = time.monotonic_ns()
+                t0 = self._clock_ns()
                 await self._running.wait()
-                self._paused_ns += time.monotonic_ns() - t0
+                self._paused_ns += self._clock_ns() - t0
             tape_ns = max(f.recv_ns, last_tape)
             last_tape = tape_ns
             if first:
                 first = False
-                self._tape0, self._wall0, self._mono0, self._paused_ns = tape_ns, time.time_ns(), time.monotonic_ns(), 0
+                self._tape0, self._wall0, self._mono0, self._paused_ns = tape_ns, time.time_ns(), self._clock_ns(), 0
             if self.speed > 0:
                 due = self._mono0 + int((tape_ns - self._tape0) / self.speed) + self._paused_ns
-                wait = due - time.monotonic_ns()
+                wait = due - self._clock_ns()
                 if wait > 0:
-                    await asyncio.sleep(wait / 1e9)
+                    await self._sleep(wait / 1e9)
             elif n % 64 == 0:
                 while self.backlog() > self.max_backlog:
                     await asyncio.sleep(0.0005)

@@ -335,7 +335,9 @@ class HistoryApi:
                 "request: ask for a shorter range or a longer period_interval"
             )
         until_ns = self.ex.clock() if m.status in _OPEN_STATUSES else min(m.close_ns, self.ex.clock())
-        candles = self.history.store.candles(ticker, start, end, period, until_ns // NS_PER_S)
+        # Up to the period holding that instant: rounded up to the second, since a period ends on a whole second
+        # (rounding down took an instant early in a minute for the minute before, and lost the current candle).
+        candles = self.history.store.candles(ticker, start, end, period, -(-until_ns // NS_PER_S))
         body = encode({"ticker": ticker, "candlesticks": candles})
         return web.Response(body=body, content_type="application/json")
 

@@ -54,17 +54,28 @@ def test_fifty_kills_during_a_busy_session(exchange: Simulator, tmp_path: Path, 
 
 # ------------------------------------------------------------------------------------------ deterministic A-D
 def state_row(session: CrashSession, key: str) -> dict[str, Any] | None:
-    """A row of the kit's journal as saved (read-only; the kit may be writing)."""
+    """A row of the kit's journal as saved (read-only; the kit may be writing). For a kit from before the
+    one-transaction journal (KALSHIKIT_KIT_ROOT pointing at older code), its positions table is read into the same
+    shape, so these tests can show that they fail there."""
     if not session.journal_path.exists():
         return None
     db = sqlite3.connect(f"file:{session.journal_path}?mode=ro", uri=True, timeout=5)
     try:
-        row = db.execute("SELECT json FROM state WHERE key=?", (key,)).fetchone()
-    except sqlite3.OperationalError:
-        return None
+        try:
+            row = db.execute("SELECT json FROM state WHERE key=?", (key,)).fetchone()
+            return json.loads(row[0]) if row else None
+        except sqlite3.OperationalError:
+            pass
+        try:
+            old = db.execute("SELECT state_json FROM positions WHERE ticker=?", (key.partition(":")[2],)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if old is None:
+            return None
+        st = json.loads(old[0])
+        return {"position": {"count": st["count"]}, "guard": {"state": st["state"], "retry_at": st.get("retry_at")}}
     finally:
         db.close()
-    return json.loads(row[0]) if row else None
 
 
 def one_market(exchange: Simulator, tmp_path: Path, seed: int) -> tuple[CrashSession, str]:

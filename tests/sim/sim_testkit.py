@@ -13,6 +13,7 @@ import websocket
 
 from kalshikit.kalshi.auth import KalshiSigner, load_private_key_file
 from kalshikit.sim import Simulator
+from tests.conftest import scaled
 
 C = 100  # one contract, in count units
 D = 1_000_000  # one dollar, in money units
@@ -40,14 +41,15 @@ class Api:
         body: Any = None,
         signed: bool = True,
         headers: dict[str, str] | None = None,
-        timeout: float = 10.0,
+        timeout: float | None = None,
     ) -> requests.Response:
         h = dict(self.signer.headers(method, self.url(path))) if signed else {}
         h.update(headers or {})
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         if data is not None:
             h["Content-Type"] = "application/json"
-        return self.http.request(method, self.url(path), params=params, data=data, headers=h, timeout=timeout)
+        limit = scaled(10.0) if timeout is None else timeout  # an explicit timeout is meant to expire
+        return self.http.request(method, self.url(path), params=params, data=data, headers=h, timeout=limit)
 
     def get(self, path: str, **kw: Any) -> requests.Response:
         return self.request("GET", path, **kw)
@@ -66,7 +68,7 @@ class Api:
         count: str = "1",
         tif: str = "immediate_or_cancel",
         *,
-        timeout: float = 10.0,
+        timeout: float | None = None,
         **extra: Any,
     ) -> requests.Response:
         body = {
@@ -126,7 +128,7 @@ class Ws:
     """A WebSocket client that keeps frames it was not asked about yet."""
 
     def __init__(self, url: str, headers: dict[str, str], timeout: float = 5.0) -> None:
-        self.sock = websocket.create_connection(url, header=headers, timeout=timeout)
+        self.sock = websocket.create_connection(url, header=headers, timeout=scaled(timeout))
         self.buffer: list[Any] = []
         self.raw: list[str] = []
         self._next_id = 1000
@@ -164,10 +166,12 @@ class Ws:
             return text
 
     def expect(self, pred: Any, timeout: float = 5.0, what: str = "") -> Any:
-        """The first frame (buffered or new) for which ``pred(frame)`` is true; others stay buffered."""
+        """The first frame (buffered or new) for which ``pred(frame)`` is true; others stay buffered. ``timeout``
+        bounds a failure (scaled like every test timeout)."""
         for i, f in enumerate(self.buffer):
             if pred(f):
                 return self.buffer.pop(i)
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()

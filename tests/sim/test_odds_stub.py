@@ -24,7 +24,7 @@ from kalshikit.sim.odds_stub import (
 )
 from kalshikit.strategy.devig import event_consensus
 from kalshikit.strategy.odds import OddsClient
-from tests.conftest import eventually
+from tests.conftest import eventually, scaled
 
 KEY = "stub-test-key"
 NS = 1_000_000_000
@@ -44,7 +44,7 @@ def stub() -> Iterator[OddsApiStub]:
 
 def get(stub: OddsApiStub, path: str, **params: str) -> requests.Response:
     params.setdefault("apiKey", KEY)
-    return requests.get(stub.base_url + path, params=params, timeout=5)
+    return requests.get(stub.base_url + path, params=params, timeout=scaled(5))
 
 
 def test_sports_shape_and_free(stub: OddsApiStub) -> None:

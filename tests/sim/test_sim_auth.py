@@ -21,6 +21,7 @@ from kalshikit.kalshi.auth import (
 )
 from kalshikit.sim import Simulator
 from kalshikit.sim.keys import KeyRegistry
+from tests.conftest import scaled
 
 
 def _err(r: requests.Response) -> str:
@@ -40,7 +41,7 @@ def test_missing_header_is_401_naming_it(sim: Simulator, drop: str) -> None:
     api = demo_api(sim)
     headers = api.signer.headers("GET", api.url("/portfolio/balance"))
     del headers[drop]
-    r = requests.get(api.url("/portfolio/balance"), headers=headers, timeout=10)
+    r = requests.get(api.url("/portfolio/balance"), headers=headers, timeout=scaled(10))
     assert drop in _err(r)
 
 
@@ -77,8 +78,9 @@ def test_query_string_is_not_part_of_the_signed_path(sim: Simulator) -> None:
             HEADER_SIGNATURE: sign(key, f"{ts}GET{signed_path}".encode()),
         }
 
-    assert requests.get(url, headers=headers("/trade-api/v2/portfolio/orders"), timeout=10).status_code == 200
-    _err(requests.get(url, headers=headers("/trade-api/v2/portfolio/orders?limit=5&status=resting"), timeout=10))
+    assert requests.get(url, headers=headers("/trade-api/v2/portfolio/orders"), timeout=scaled(10)).status_code == 200
+    resting = "/trade-api/v2/portfolio/orders?limit=5&status=resting"
+    _err(requests.get(url, headers=headers(resting), timeout=scaled(10)))
 
 
 @pytest.mark.parametrize(("offset_s", "ok"), [(-120, False), (120, False), (-30, True), (45, True)])
@@ -99,7 +101,7 @@ def test_timestamp_in_seconds_or_garbage_is_401(sim: Simulator) -> None:
     for ts in (str(int(time.time())), "soon"):
         h = s.headers("GET", "/trade-api/v2/portfolio/balance", timestamp_ms=0)
         h[HEADER_TIMESTAMP] = ts
-        _err(requests.get(sim.rest_url + "/portfolio/balance", headers=h, timeout=10))
+        _err(requests.get(sim.rest_url + "/portfolio/balance", headers=h, timeout=scaled(10)))
 
 
 def test_unknown_key_id_is_401(sim: Simulator) -> None:
@@ -112,7 +114,7 @@ def test_unknown_key_id_is_401(sim: Simulator) -> None:
 
 def test_public_endpoints_need_no_auth_but_bad_auth_is_still_refused(sim: Simulator) -> None:
     t = new_market(sim)
-    assert requests.get(f"{sim.rest_url}/markets/{t}", timeout=10).status_code == 200
+    assert requests.get(f"{sim.rest_url}/markets/{t}", timeout=scaled(10)).status_code == 200
     impostor = KalshiSigner(sim.key_id, generate_rsa_key())
     r = requests.get(f"{sim.rest_url}/markets/{t}", headers=impostor.headers("GET", f"/trade-api/v2/markets/{t}"))
     _err(r)
@@ -120,13 +122,13 @@ def test_public_endpoints_need_no_auth_but_bad_auth_is_still_refused(sim: Simula
 
 def test_order_writes_need_auth(sim: Simulator) -> None:
     t = new_market(sim)
-    r = requests.post(sim.rest_url + "/portfolio/events/orders", json={"ticker": t}, timeout=10)
+    r = requests.post(sim.rest_url + "/portfolio/events/orders", json={"ticker": t}, timeout=scaled(10))
     _err(r)
 
 
 def _ws_status(sim: Simulator, headers: dict[str, str]) -> int:
     with pytest.raises(websocket.WebSocketBadStatusException) as info:
-        websocket.create_connection(sim.ws_url, header=headers, timeout=5)
+        websocket.create_connection(sim.ws_url, header=headers, timeout=scaled(5))
     return int(info.value.status_code)
 
 
@@ -136,13 +138,13 @@ def test_ws_handshake_checks_the_signature_before_upgrading(sim: Simulator) -> N
     assert _ws_status(sim, impostor.headers("GET", sim.ws_url)) == 401
     # signed for the REST path instead of /trade-api/ws/v2
     assert _ws_status(sim, sim.signer().headers("GET", "/trade-api/v2")) == 401
-    ok = websocket.create_connection(sim.ws_url, header=sim.signer().headers("GET", sim.ws_url), timeout=5)
+    ok = websocket.create_connection(sim.ws_url, header=sim.signer().headers("GET", sim.ws_url), timeout=scaled(5))
     ok.close()
 
 
 def test_ws_anonymous_mode_allows_public_channels_only() -> None:
     with Simulator(allow_anonymous_ws=True) as s:
-        ws = websocket.create_connection(s.ws_url, timeout=5)
+        ws = websocket.create_connection(s.ws_url, timeout=scaled(5))
         try:
             ws.send('{"id": 1, "cmd": "subscribe", "params": {"channels": ["ticker"]}}')
             assert '"subscribed"' in ws.recv()

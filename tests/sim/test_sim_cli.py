@@ -19,7 +19,7 @@ import websocket
 
 from kalshikit.config import mask_key_id, read_env_file
 from kalshikit.kalshi.auth import KalshiSigner, generate_rsa_key, load_private_key_file
-from tests.conftest import eventually
+from tests.conftest import eventually, scaled
 
 
 class Cli:
@@ -37,7 +37,7 @@ class Cli:
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout=20)
+        return self.proc.wait(timeout=scaled(20))
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def cli_factory() -> Iterator[list[Cli]]:
     for c in started:
         if c.proc.poll() is None:
             c.proc.kill()
-            c.proc.wait(timeout=10)
+            c.proc.wait(timeout=scaled(10))
 
 
 def _start(started: list[Cli], *args: str) -> Cli:
@@ -74,10 +74,10 @@ def test_ready_line_demo_key_and_clean_exit_on_sigterm(cli_factory: list[Cli], t
     assert (env["KALSHI_REST_URL"], env["KALSHI_WS_URL"], env["KALSHI_PRIVATE_KEY_PATH"]) == (rest, ws, str(key_path))
     signer = KalshiSigner(key_id, load_private_key_file(key_path))
     r = requests.get(
-        rest + "/portfolio/balance", headers=signer.headers("GET", rest + "/portfolio/balance"), timeout=10
+        rest + "/portfolio/balance", headers=signer.headers("GET", rest + "/portfolio/balance"), timeout=scaled(10)
     )
     assert r.status_code == 200 and r.json()["balance"] == 5_000
-    w = websocket.create_connection(ws, header=signer.headers("GET", ws), timeout=10)
+    w = websocket.create_connection(ws, header=signer.headers("GET", ws), timeout=scaled(10))
     assert c.stop(signal.SIGTERM) == 0
     opcode, data = w.recv_data(control_frame=True)
     while opcode != websocket.ABNF.OPCODE_CLOSE:
@@ -110,7 +110,7 @@ def test_own_key_and_fault_flags(cli_factory: list[Cli], tmp_path: Path) -> None
     )
     assert "private_key" not in c.fields and c.fields["key_id"] == mask_key_id(signer.key_id) != signer.key_id
     url = c.fields["rest"] + "/portfolio/balance"
-    codes = [requests.get(url, headers=signer.headers("GET", url), timeout=10).status_code for _ in range(4)]
+    codes = [requests.get(url, headers=signer.headers("GET", url), timeout=scaled(10)).status_code for _ in range(4)]
     assert codes == [429, 429, 503, 200]
     assert c.stop() == 0
 
@@ -119,7 +119,7 @@ def test_default_synthetic_tape(cli_factory: list[Cli]) -> None:
     c = _start(cli_factory, "--synthetic-markets", "2", "--synthetic-duration", "30", "--speed", "0", "--once")
     url = c.fields["rest"] + "/markets"
     markets = eventually(
-        lambda: [m for m in requests.get(url, timeout=10).json()["markets"] if m["status"] == "finalized"],
+        lambda: [m for m in requests.get(url, timeout=scaled(10)).json()["markets"] if m["status"] == "finalized"],
         what="the synthetic markets to settle",
     )
     assert len(markets) == 2
@@ -136,7 +136,8 @@ def test_default_synthetic_tape(cli_factory: list[Cli]) -> None:
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args: list[str], text: str) -> None:
-    p = subprocess.run([sys.executable, "-m", "kalshikit.sim", *args], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-m", "kalshikit.sim", *args], capture_output=True, text=True,
+                       timeout=scaled(60))
     assert p.returncode == 2 and text in p.stderr and p.stdout == ""
 
 
@@ -149,7 +150,7 @@ def test_port_in_use_is_a_clear_error() -> None:
             [sys.executable, "-m", "kalshikit.sim", "--no-tape", "--port", str(port)],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=scaled(60),
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
     assert p.returncode == 2 and f"127.0.0.1:{port}" in p.stderr and "Traceback" not in p.stderr

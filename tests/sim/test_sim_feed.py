@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -157,19 +156,77 @@ def test_tape_quotes_reach_websocket_clients_and_orders_trade_against_them(tmp_p
         assert r.json()["average_fill_price"] == "0.540000"
 
 
-def test_speed_scales_tape_time() -> None:
+class VirtualClock:
+    """A monotonic clock that moves only when the feed sleeps: pacing is checked exactly, whatever the load."""
+
+    def __init__(self) -> None:
+        self.ns = 5 * 10**9
+        self.sleeps = 0
+
+    def now(self) -> int:
+        return self.ns
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.ns += round(seconds * 1e9)
+        await asyncio.sleep(0)
+
+
+class TimedFeed(Feed):
+    """A Feed that notes the (virtual) time at which it applies each frame, and pauses itself after
+    ``pause_after`` frames."""
+
+    def __init__(self, clock: VirtualClock, *args: Any, pause_after: int = 0, **kw: Any) -> None:
+        super().__init__(*args, clock_ns=clock.now, sleep=clock.sleep, **kw)
+        self.clock = clock
+        self.pause_after = pause_after
+        self.applied_at: list[int] = []
+
+    def apply(self, raw: str) -> None:
+        self.applied_at.append(self.clock.ns)
+        super().apply(raw)
+        if self.frames == self.pause_after:
+            self.pause()
+
+
+@pytest.mark.parametrize("speed", [0, 1.0, 4.0, 0.5])
+def test_speed_scales_tape_time(speed: float) -> None:
     frames = [Frame(T0 + i * 250 * MS, _ticker("KXSPEED-1", "0.40", "0.50", i)) for i in range(5)]  # 1 s of tape
 
-    async def run(speed: float) -> float:
-        feed = Feed(Exchange(), lambda _n: frames, speed=speed, loop=False)
-        t0 = time.monotonic()
+    async def run() -> TimedFeed:
+        feed = TimedFeed(VirtualClock(), Exchange(), lambda _n: frames, speed=speed, loop=False)
         await feed.run()
-        assert feed.frames == 5
-        return time.monotonic() - t0
+        return feed
 
-    fast = asyncio.run(run(0))
-    x4 = asyncio.run(run(4.0))
-    assert fast < 0.2 and 0.24 <= x4 < 1.0
+    feed = asyncio.run(run())
+    assert feed.frames == 5
+    start = feed.applied_at[0]
+    offsets = [t - start for t in feed.applied_at]
+    if speed == 0:  # as fast as the clients read: no pacing at all
+        assert offsets == [0] * 5 and feed.clock.sleeps == 0
+    else:  # frame i of the tape (at i x 250 ms) is applied at i x 250 ms / speed
+        assert offsets == [round(i * 250 * MS / speed) for i in range(5)]
+
+
+def test_a_pause_shifts_the_rest_of_the_tape_by_its_length() -> None:
+    frames = [Frame(T0 + i * 100 * MS, _ticker("KXPAUSE-2", "0.40", "0.50", i)) for i in range(6)]
+
+    async def run() -> TimedFeed:
+        feed = TimedFeed(VirtualClock(), Exchange(), lambda _n: frames, speed=1.0, loop=False, pause_after=3)
+        task = asyncio.create_task(feed.run())
+        while not feed.paused or feed.frames < 3:
+            await asyncio.sleep(0)
+        for _ in range(10):  # the feed waits for resume() and applies nothing
+            await asyncio.sleep(0)
+        assert feed.frames == 3
+        feed.clock.ns += 7 * 10**9  # seven seconds paused
+        feed.resume()
+        await asyncio.wait_for(task, 5)
+        return feed
+
+    feed = asyncio.run(run())
+    offsets = [t - feed.applied_at[0] for t in feed.applied_at]
+    assert offsets == [0, 100 * MS, 200 * MS, 7_300 * MS, 7_400 * MS, 7_500 * MS]
 
 
 def test_pause_and_resume_the_tape() -> None:

@@ -13,7 +13,7 @@ from sim_testkit import C, demo_api, new_market
 
 from kalshikit.kalshi.auth import KalshiSigner, generate_rsa_key
 from kalshikit.sim import SimError, Simulator
-from tests.conftest import eventually
+from tests.conftest import eventually, scaled
 
 
 def test_start_stop_restart_and_context_manager(tmp_path: Path) -> None:
@@ -28,10 +28,10 @@ def test_start_stop_restart_and_context_manager(tmp_path: Path) -> None:
         s.start()
     s.stop()
     with pytest.raises(requests.ConnectionError):
-        requests.get(s.rest_url + "/exchange/status", timeout=2)
+        requests.get(s.rest_url + "/exchange/status", timeout=scaled(2))
     s.port = 0
     with s:
-        assert requests.get(s.rest_url + "/exchange/status", timeout=5).status_code == 200
+        assert requests.get(s.rest_url + "/exchange/status", timeout=scaled(5)).status_code == 200
     s.stop()  # idempotent
 
 
@@ -52,7 +52,7 @@ def test_own_key_instead_of_the_demo_key() -> None:
         with pytest.raises(RuntimeError):
             s.signer()
         url = s.rest_url + "/portfolio/balance"
-        assert requests.get(url, headers=signer.headers("GET", url), timeout=5).status_code == 200
+        assert requests.get(url, headers=signer.headers("GET", url), timeout=scaled(5)).status_code == 200
     with pytest.raises(ValueError, match="together"):
         Simulator(key_id="x")
 
@@ -62,7 +62,7 @@ def test_registered_keys_act_on_their_account(sim: Simulator) -> None:
     sim.register_key(signer.key_id, signer.public_key_pem(), account="registered")
     sim.set_balance(42, account="registered")
     url = sim.rest_url + "/portfolio/balance"
-    assert requests.get(url, headers=signer.headers("GET", url), timeout=5).json()["balance"] == 4_200
+    assert requests.get(url, headers=signer.headers("GET", url), timeout=scaled(5)).json()["balance"] == 4_200
     assert sim.balance("registered") == 42_000_000
     with pytest.raises(ValueError):
         sim.set_balance()

@@ -15,6 +15,7 @@ from kalshikit.core.events import Fill as FillEvent
 from kalshikit.core.events import Trade as TradeEvent
 from kalshikit.kalshi.messages import FrameDecoder
 from kalshikit.sim import Simulator
+from tests.conftest import scaled
 
 
 @pytest.fixture
@@ -331,7 +332,7 @@ def test_market_lifecycle_channel(ws: Ws, sim: Simulator) -> None:
 # ---------------------------------------------------------------------------- connection level
 def test_heartbeat_ping_carries_heartbeat_and_client_pings_get_pongs() -> None:
     with Simulator(heartbeat_s=0.1) as s:
-        w = websocket.create_connection(s.ws_url, header=s.signer().headers("GET", s.ws_url), timeout=5)
+        w = websocket.create_connection(s.ws_url, header=s.signer().headers("GET", s.ws_url), timeout=scaled(5))
         try:
             opcode, frame = w.recv_data_frame(control_frame=True)
             assert opcode == websocket.ABNF.OPCODE_PING and frame.data == b"heartbeat"
@@ -395,7 +396,7 @@ def test_tick_to_exit_latency_can_be_measured(sim: Simulator) -> None:
     entry = next(e for e in sim.order_log() if e.client_order_id == "exit-" + t)
     sent = sim.last_ticker_sent(t, before_perf_ns=entry.recv_perf_ns)
     assert sent is not None and entry.status == 201
-    assert 0 < entry.recv_perf_ns - sent[0] < 5 * 10**9 and 0 < entry.recv_wall_ns - sent[1] < 5 * 10**9
+    assert entry.recv_perf_ns > sent[0] and entry.recv_wall_ns > sent[1]  # the frame came first, on both clocks
     # the exit traded, so a newer ticker frame went out after the order arrived
     last = sim.last_ticker_sent(t)
     assert last is not None and last[0] > entry.recv_perf_ns
