@@ -99,6 +99,15 @@ def _ensure_chromium() -> None:
         print("chromium is not installed and cannot be installed here; browser tests will be skipped", flush=True)
 
 
+def _workers(rest: list[str]) -> list[str]:
+    """pytest-xdist workers for the suite: one per core, at least 2 (the tests wait on subprocesses and sockets much
+    of the time, so 2 workers halve the wall time even on 2 cores) and at most 4. Given ``-n``/``--numprocesses``
+    or ``-p no:xdist`` after ``test``, that choice stands."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in rest):
+        return []
+    return ["-n", str(min(4, max(2, os.cpu_count() or 1)))]
+
+
 def main(argv: list[str]) -> int:
     task, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if task == "setup":
@@ -111,7 +120,7 @@ def main(argv: list[str]) -> int:
         py = setup(with_test_extras=True)
         _ensure_chromium()
         notebooks = ["--nbmake", "notebooks"] if any((ROOT / "notebooks").glob("*.ipynb")) else []
-        return run_program([str(py), "-m", "pytest", "tests", *notebooks, *rest])
+        return run_program([str(py), "-m", "pytest", *_workers(rest), "tests", *notebooks, *rest])
     print(__doc__)
     return 0 if task in ("help", "-h", "--help") else 2
 
