@@ -20,23 +20,44 @@ NONE = -(1 << 63)  # an int column's "None"
 
 class Records(Generic[R]):
     """Records of type ``cls`` (built with keyword arguments) whose ``ints`` fields are ``int | None`` and whose
-    ``refs`` fields are anything else."""
+    ``refs`` fields are anything else.
 
-    __slots__ = ("_cls", "_ints", "_n", "_refs")
+    The first ``SMALL`` records are kept as the objects themselves (a replay of a few positions, e.g. each setting
+    of a sweep, pays nothing for columns); past that they move into columns, where each costs a few hundred bytes.
+    """
+
+    __slots__ = ("_cls", "_int_fields", "_ints", "_n", "_objs", "_ref_fields", "_refs")
+
+    SMALL = 256
 
     def __init__(self, cls: type[R], ints: tuple[str, ...], refs: tuple[str, ...]) -> None:
         self._cls = cls
-        self._ints = {f: array("q") for f in ints}
-        self._refs: dict[str, list[Any]] = {f: [] for f in refs}
+        self._int_fields = ints
+        self._ref_fields = refs
+        self._objs: list[R] | None = []  # None once the records are in columns
+        self._ints: dict[str, array[int]] = {}
+        self._refs: dict[str, list[Any]] = {}
         self._n = 0
 
     def append(self, rec: R) -> None:
+        objs = self._objs
+        if objs is not None:
+            objs.append(rec)
+            self._n += 1
+            if self._n >= self.SMALL:
+                self._to_columns(objs)
+            return
         for f, col in self._ints.items():
             v = getattr(rec, f)
             col.append(NONE if v is None else v)
         for f, lst in self._refs.items():
             lst.append(getattr(rec, f))
         self._n += 1
+
+    def _to_columns(self, objs: list[R]) -> None:
+        self._ints = {f: array("q", (_int(getattr(r, f)) for r in objs)) for f in self._int_fields}
+        self._refs = {f: [getattr(r, f) for r in objs] for f in self._ref_fields}
+        self._objs = None
 
     def __len__(self) -> int:
         return self._n
@@ -49,13 +70,16 @@ class Records(Generic[R]):
             i += self._n
         if not 0 <= i < self._n:
             raise IndexError("record index out of range")
+        if self._objs is not None:
+            return self._objs[i]
         kw: dict[str, Any] = {f: (None if col[i] == NONE else col[i]) for f, col in self._ints.items()}
         kw.update((f, lst[i]) for f, lst in self._refs.items())
         return self._cls(**kw)
 
     def __iter__(self) -> Iterator[R]:
-        for i in range(self._n):
-            yield self[i]
+        if self._objs is not None:
+            return iter(list(self._objs))
+        return (self[i] for i in range(self._n))
 
     def __repr__(self) -> str:
         return f"<{self._n} {self._cls.__name__} records>"
@@ -71,10 +95,22 @@ class Records(Generic[R]):
     def ints(self, field: str) -> np.ndarray[Any, Any]:
         """An int field as an int64 array (``NONE`` where the record had None); a view, do not keep it past
         appending more records."""
+        if field not in self._int_fields:
+            raise KeyError(field)
+        if self._objs is not None:
+            return np.fromiter((_int(getattr(r, field)) for r in self._objs), dtype=np.int64, count=self._n)
         return np.frombuffer(self._ints[field], dtype=np.int64) if self._n else np.zeros(0, dtype=np.int64)
 
     def refs(self, field: str) -> list[Any]:
+        if field not in self._ref_fields:
+            raise KeyError(field)
+        if self._objs is not None:
+            return [getattr(r, field) for r in self._objs]
         return self._refs[field]
+
+
+def _int(v: int | None) -> int:
+    return NONE if v is None else v
 
 
 def dollars(a: np.ndarray[Any, Any], scale: int) -> np.ndarray[Any, Any]:
