@@ -31,6 +31,7 @@ were armed are counted in :class:`MarketOutput` even when decisions are not kept
 from __future__ import annotations
 
 import heapq
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,8 +57,9 @@ ONE = PRICE_SCALE
 COMPACT_ROWS = 1 << 20  # book rows a market may hold unread before they are applied (bounds memory)
 
 
-class TickArrays(msgspec.Struct, frozen=True):
-    """One market's quotes in time order. Prices/sizes are int64 with -1 for "none"."""
+class TickArrays(msgspec.Struct, frozen=True, weakref=True):
+    """One market's quotes in time order. Prices/sizes are int64 with -1 for "none". The arrays are never changed
+    once made (what is derived from them is cached per block: :func:`_derived`)."""
 
     recv: np.ndarray[Any, Any]
     exch: np.ndarray[Any, Any]
@@ -69,6 +71,22 @@ class TickArrays(msgspec.Struct, frozen=True):
 
     def __len__(self) -> int:
         return len(self.recv)
+
+
+# What is derived from a block of quotes alone, by id of the block, dropped with the block (see _derived).
+_DERIVED: dict[int, dict[Any, Any]] = {}
+
+
+def _derived(t: TickArrays) -> dict[Any, Any]:
+    """A cache of arrays that depend only on block ``t``'s data: own-side marks by ``(side, source)`` and the
+    two-sided quotes by ``("two_sided", after_ns)``. A sweep replays the same blocks once per setting, so each is
+    computed once per process instead of once per setting; the entry goes when the block does."""
+    key = id(t)
+    cache = _DERIVED.get(key)
+    if cache is None:
+        cache = _DERIVED[key] = {}
+        weakref.finalize(t, _DERIVED.pop, key, None)
+    return cache
 
 
 @dataclass(slots=True)
@@ -328,7 +346,7 @@ class MarketReplay:
             self.out.first_ns = int(t.recv[0])
         sp = specials or []
         k = 0
-        marks: dict[tuple[str, str], tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+        marks = _derived(t)  # (side, source) -> own-side marks (lo, hi) of the block, shared across settings
         recv = t.recv
         i = 0
         fed = 0
@@ -434,11 +452,15 @@ class MarketReplay:
         indices of the block's two-sided quotes (the loop finds the next one after every exit)."""
         p = self._policy
         assert p is not None
-        ok = (t.bid >= 0) & (t.ask >= 0) & (t.recv >= p.after_ns)
+        cache = _derived(t)
+        key = ("two_sided", p.after_ns)
+        two_sided = cache.get(key)
+        if two_sided is None:
+            two_sided = cache[key] = np.flatnonzero((t.bid >= 0) & (t.ask >= 0) & (t.recv >= p.after_ns))
         if p.reenter:
-            return np.flatnonzero(ok)
-        if ok.any():
-            k = int(ok.argmax())
+            return two_sided
+        if len(two_sided):
+            k = int(two_sided[0])
             self._entries.append(Entry(self.ticker, int(t.recv[k]), p.side, p.count))
             self._policy = None
         return None
