@@ -22,6 +22,7 @@ from hist_testkit import (
 from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.sim import Simulator
 from kalshikit.sim.candles import CandleStore, minute_end_s
+from tests.conftest import scaled
 
 S = NS_PER_S
 
@@ -135,13 +136,14 @@ def test_candlesticks_errors_say_what_to_fix(hsim: Simulator) -> None:
         (series, f"{series}-NOPE", ok, 404, "does not exist"),
     ]
     for s, ticker, params, status, text in cases:
-        r = requests.get(_url(hsim, s, ticker), params=params, timeout=10)
+        r = requests.get(_url(hsim, s, ticker), params=params, timeout=scaled(10))
         assert r.status_code == status, (params, r.text)
         assert text in r.json()["error"]["message"]
-    assert requests.get(_url(hsim, series, t), params={**ok, "end_ts": 4999 * 60}, timeout=10).status_code == 200
+    late = requests.get(_url(hsim, series, t), params={**ok, "end_ts": 4999 * 60}, timeout=scaled(10))
+    assert late.status_code == 200
     # a wrong signature is refused even on a public endpoint
     headers = {"KALSHI-ACCESS-KEY": hsim.key_id, "KALSHI-ACCESS-TIMESTAMP": "1", "KALSHI-ACCESS-SIGNATURE": "AAAA"}
-    assert requests.get(_url(hsim, series, t), params=ok, headers=headers, timeout=10).status_code == 401
+    assert requests.get(_url(hsim, series, t), params=ok, headers=headers, timeout=scaled(10)).status_code == 401
 
 
 def test_seeded_past_market_has_lifecycle_candles_and_trades(hsim: Simulator) -> None:

@@ -40,7 +40,7 @@ from kalshikit.kalshi.rest import KalshiRest
 from kalshikit.sim import Simulator
 from kalshikit.sim.rest_api import OrderLogEntry
 from kalshikit.store import Journal
-from tests.conftest import ROOT, eventually
+from tests.conftest import ROOT, eventually, scaled
 
 # The kit under test: this checkout, or another one (KALSHIKIT_KIT_ROOT=<checkout>) to show that a regression test
 # fails on older code. The simulator and the checks always come from this checkout.
@@ -192,7 +192,7 @@ class CrashSession:
         self._hook_mode = ""
         if proc.poll() is None:
             proc.kill()
-            proc.wait(10)
+            proc.wait(scaled(10))
         kill = Kill(mode, detail or f"after {wait:.2f}s", proc.pid, died)
         self.kills.append(kill)
         return kill
@@ -208,10 +208,10 @@ class CrashSession:
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(30)
+                proc.wait(scaled(30))
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(10)
+                proc.wait(scaled(10))
 
     # ------------------------------------------------------------------ reading the records
     def held(self, ticker: str) -> int:

@@ -22,7 +22,7 @@ import pytest
 
 from kalshikit.sim import Simulator
 from kalshikit.sim.rest_api import OrderLogEntry
-from tests.conftest import eventually
+from tests.conftest import eventually, scaled
 from tests.live.crash_harness import (
     ENTRY,
     CrashSession,
@@ -59,7 +59,7 @@ def state_row(session: CrashSession, key: str) -> dict[str, Any] | None:
     shape, so these tests can show that they fail there."""
     if not session.journal_path.exists():
         return None
-    db = sqlite3.connect(f"file:{session.journal_path}?mode=ro", uri=True, timeout=5)
+    db = sqlite3.connect(f"file:{session.journal_path}?mode=ro", uri=True, timeout=scaled(5))
     try:
         try:
             row = db.execute("SELECT json FROM state WHERE key=?", (key,)).fetchone()
@@ -105,7 +105,7 @@ def test_a_partial_exit_then_a_kill_still_sells_the_rest(exchange: Simulator, tm
     eventually(lambda: (state_row(s, f"holding:{t}") or {}).get("guard", {}).get("state") == "triggered",
                timeout=20, what="the guard waiting to retry, saved")
     proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    proc.wait(scaled(10))
     check_journal_after_kill(s.journal_path)
     row = state_row(s, f"holding:{t}")
     assert row is not None and row["guard"]["retry_at"] is not None, "the retry is part of the saved state"
@@ -125,7 +125,7 @@ def test_a_fill_seen_before_the_reply_is_not_counted_twice_after_a_kill(exchange
     eventually(lambda: (state_row(s, f"holding:{t}") or {}).get("position", {}).get("count") == 700,
                timeout=20, what="the fill from the WebSocket applied and saved")
     proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    proc.wait(scaled(10))
     exchange.faults.clear()
     check_journal_after_kill(s.journal_path)
     finish(s)  # every exit sized to what was held (check 1), one close, P&L equal to the exchange's
@@ -138,7 +138,7 @@ def test_a_kill_after_the_outcome_arrived_but_before_it_was_saved(exchange: Simu
     proc = s.start_kit(crash_at="after_outcome")
     eventually(lambda: state_row(s, f"holding:{t}"), timeout=30, what="position adopted and saved")
     exchange.set_quote(t, 4400, 4500, 100_000, 100_000)  # the whole position sells at once
-    assert proc.wait(30) == -signal.SIGKILL
+    assert proc.wait(scaled(30)) == -signal.SIGKILL
     assert s.held(t) == 0
     check_journal_after_kill(s.journal_path)
     finish(s)  # one stop-loss close in the journal, realized = the exchange's
@@ -152,10 +152,10 @@ def test_exit_ids_are_never_reused_after_a_kill(exchange: Simulator, tmp_path: P
     proc = s.start_kit(crash_at="after_send")
     eventually(lambda: state_row(s, f"holding:{t}"), timeout=30, what="position adopted and saved")
     exchange.set_quote(t, 4400, 4500, 300, 100_000)  # partial: a second exit will be needed
-    assert proc.wait(30) == -signal.SIGKILL
+    assert proc.wait(scaled(30)) == -signal.SIGKILL
     proc = s.start_kit(crash_at="after_send")  # and again on the next exit
     exchange.set_quote(t, 4300, 4400, 300, 100_000)
-    assert proc.wait(30) == -signal.SIGKILL
+    assert proc.wait(scaled(30)) == -signal.SIGKILL
     check_journal_after_kill(s.journal_path)
     figures = finish(s)
     ids = [e.body["client_order_id"] for e in exits_of(exchange) if e.held_before is not None]

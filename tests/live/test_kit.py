@@ -19,7 +19,7 @@ from kalshikit.errors import CrossedLevelError, RuleError
 from kalshikit.live.kit import Kit
 from kalshikit.sim import Simulator
 from kalshikit.strategy.base import OrderIntent
-from tests.conftest import ROOT, eventually
+from tests.conftest import ROOT, eventually, scaled
 
 T = "KXLIVE-26DEC31-T50"
 THREADS = {"StrategyLoop", "StopLossMonitor", "UIUpdate", "WebSocketClient"}
@@ -305,7 +305,7 @@ def test_the_readme_notebook_section_works_as_written_on_the_simulator(tmp_path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KALSHI", "STOP_LOSS", "WEBSOCKET"))}
     env.update(KALSHIKIT_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT))
     p = subprocess.run([sys.executable, "-c", code + check], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=120)
+                       timeout=scaled(120))
     assert p.returncode == 0, p.stderr[-3000:]
     assert "README notebook section: OK" in p.stdout
 

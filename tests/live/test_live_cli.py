@@ -206,7 +206,7 @@ def test_ctrl_c_on_tasks_demo_stops_the_demo_cleanly_with_its_summary(delivery: 
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            proc.wait(scaled(10))
     assert proc.returncode == 0, err[-2000:]
     assert "received SIGINT, stopping" in err and "kalshikit stopping" in err
     assert "positions closed this session" in out

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, eventually
+from tests.conftest import ROOT, eventually, scaled
 
 NOTEBOOKS = ROOT / "notebooks"
 OUTPUT = ROOT / "test-output"
@@ -109,10 +109,10 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             with suppress(subprocess.TimeoutExpired):
-                self.proc.wait(15)
+                self.proc.wait(scaled(15))
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # the group we started: kernels it left behind, if any
-        self.proc.wait(5)
+        self.proc.wait(scaled(5))
         self._log.close()
 
 

@@ -23,6 +23,7 @@ from kalshikit.replay.fills import FillModel
 from kalshikit.replay.market import MarketReplay
 from kalshikit.replay.sources import frame_events
 from kalshikit.replay.sweep import sweep
+from tests.conftest import scaled
 from tests.replay.replay_tape import Row, created, delta, ns, snapshot, ticker, write_jsonl, write_recording
 
 A = "KXTEST-26JAN01-A"
@@ -264,7 +265,7 @@ def test_the_cli_says_what_the_books_did_and_refuses_book_quotes_on_parquet(tape
     entries = tmp_path / "entries.csv"
     entries.write_text(f"ticker,entry_time,side,count,entry_price\n{A},{ENTRY.entry_ns},yes,10,0.63\n")
     cmd = [sys.executable, "-m", "kalshikit.replay", str(tape), "--entries", str(entries), "--stop-loss", "0.02"]
-    p = subprocess.run([*cmd, "--out", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=120)
+    p = subprocess.run([*cmd, "--out", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=scaled(120))
     assert p.returncode == 0, p.stderr
     assert "order books       1 market(s); 1 exit order(s) filled against them" in p.stdout
     assert "against the recorded order book" in p.stdout
@@ -272,6 +273,6 @@ def test_the_cli_says_what_the_books_did_and_refuses_book_quotes_on_parquet(tape
     to_parquet([tape], pq)
     cmd[3] = str(pq)
     p = subprocess.run(
-        [*cmd, "--book-quotes", "--out", str(tmp_path / "u.csv")], capture_output=True, text=True, timeout=120
+        [*cmd, "--book-quotes", "--out", str(tmp_path / "u.csv")], capture_output=True, text=True, timeout=scaled(120)
     )
     assert p.returncode == 2 and "give the recording itself, not Parquet" in p.stderr

@@ -21,6 +21,7 @@ from kalshikit.replay import FirstTwoSided, replay
 from kalshikit.replay.entries import load_entries
 from kalshikit.replay.report import replay_report
 from kalshikit.replay.sweep import sweep
+from tests.conftest import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "recordings" / "sample"
@@ -29,7 +30,7 @@ POLICY = FirstTwoSided("yes", 1000)
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "kalshikit.replay", *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=scaled(120), cwd=ROOT)
 
 
 # ---------------------------------------------------------------------------- the report

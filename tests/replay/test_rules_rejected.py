@@ -14,6 +14,7 @@ import pytest
 from kalshikit.replay import FirstTwoSided, replay
 from kalshikit.replay.report import replay_report
 from kalshikit.replay.sweep import sweep
+from tests.conftest import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "recordings" / "sample"
@@ -82,7 +83,7 @@ def test_every_sweep_row_counts_rejected_rules_and_best_leaves_flagged_rows_out(
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "kalshikit.replay", *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=scaled(120), cwd=ROOT)
 
 
 def test_the_cli_prints_rejected_rules(tmp_path: Path) -> None:

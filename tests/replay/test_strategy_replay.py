@@ -47,7 +47,7 @@ from kalshikit.strategy.odds import OddsClient
 from kalshikit.strategy.odds_recording import OddsRecorder, read_odds
 from kalshikit.strategy.risk import RiskLimits
 from kalshikit.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
-from tests.conftest import eventually
+from tests.conftest import eventually, scaled
 from tests.fixed_games import TAPE_GAMES, stub_rows, synthetic_session_provider
 
 KEY = "replay-odds-key-0123456789"  # the stub's key for the generated odds
@@ -273,7 +273,7 @@ def test_decisions_are_deterministic(tape: Tape) -> None:
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True,
-                           cwd=Path(__file__).resolve().parents[2], timeout=120)
+                           cwd=Path(__file__).resolve().parents[2], timeout=scaled(120))
     assert other.stdout == a.entries.to_csv(index=False) + a.trades.to_csv(index=False)
 
 
