@@ -314,7 +314,7 @@ def run(
                 settings["decode_processes"] = reader.workers  # 0: decoded in this process
             writer = cache.writer() if cache is not None else None
             if settings is not None and writer is not None:
-                settings["source_cache"] = f"decoded and saved to {cache.dir}"  # type: ignore[union-attr]
+                settings["source_cache"] = f"decoded and saved to {writer.cache.dir}"
         try:
             for block in blocks:
                 if writer is not None:

@@ -41,11 +41,11 @@ import numpy as np
 
 from kalshikit.core.actions import ConfirmQuote, Decision, PlaceOrder, PositionClosed
 from kalshikit.core.book import OrderBook
-from kalshikit.core.events import BookDelta, BookSnapshot, Fill, Lifecycle, MarketInfo, Protect, Quote, Tick
+from kalshikit.core.events import BookDelta, BookSnapshot, Fill, Lifecycle, MarketInfo, Protect, Quote, Side, Tick
 from kalshikit.core.marks import mark_arrays, mark_of
 from kalshikit.core.monitor import Monitor, MonitorConfig
 from kalshikit.core.positions import yes_payout
-from kalshikit.core.rules import Protection
+from kalshikit.core.rules import Protection, TriggerSource
 from kalshikit.replay.depth import BookTape, DepthBook
 from kalshikit.replay.entries import Entry, FirstTwoSided
 from kalshikit.replay.fills import FillModel
@@ -87,6 +87,15 @@ def _derived(t: TickArrays) -> dict[Any, Any]:
         cache = _DERIVED[key] = {}
         weakref.finalize(t, _DERIVED.pop, key, None)
     return cache
+
+
+def _marks_of(t: TickArrays, side: Side, src: TriggerSource) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Block ``t``'s own-side marks (low, high) for ``side`` and trigger source ``src``, computed once per block."""
+    cache = _derived(t)
+    pair: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = cache.get((side, src))
+    if pair is None:
+        pair = cache[(side, src)] = mark_arrays(t.bid, t.ask, t.last, side, src)
+    return pair
 
 
 @dataclass(slots=True)
@@ -346,7 +355,6 @@ class MarketReplay:
             self.out.first_ns = int(t.recv[0])
         sp = specials or []
         k = 0
-        marks = _derived(t)  # (side, source) -> own-side marks (lo, hi) of the block, shared across settings
         recv = t.recv
         i = 0
         fed = 0
@@ -370,9 +378,9 @@ class MarketReplay:
                 if band is None:
                     j = i
                 elif rows is not None:
-                    j = self._first_out_rows(t, rows, marks, band, i, stop)
+                    j = self._first_out_rows(t, rows, band, i, stop)
                 else:
-                    j = self._first_out(t, marks, band, i, stop)
+                    j = self._first_out(t, band, i, stop)
                 if j < stop:
                     q = rows.quote(self.ticker, j) if rows is not None else _quote(self.ticker, t, j)
                     self._quote = q
@@ -408,13 +416,9 @@ class MarketReplay:
                 break
         self._consumed = base + n
 
-    def _first_out(self, t: TickArrays, marks: dict[tuple[str, str], Any], band: Any, i: int, stop: int) -> int:
+    def _first_out(self, t: TickArrays, band: Any, i: int, stop: int) -> int:
         lo, hi, side, src = band
-        key = (side, src)
-        pair = marks.get(key)
-        if pair is None:
-            pair = marks[key] = mark_arrays(t.bid, t.ask, t.last, side, src)
-        m_lo, m_hi = pair
+        m_lo, m_hi = _marks_of(t, side, src)
         step = 32
         while i < stop:
             e = min(stop, i + step)
@@ -426,26 +430,22 @@ class MarketReplay:
             step <<= 2
         return stop
 
-    def _first_out_rows(
-        self, t: TickArrays, rows: _Rows, marks: dict[tuple[str, str], Any], band: Any, i: int, stop: int
-    ) -> int:
+    def _first_out_rows(self, t: TickArrays, rows: _Rows, band: Any, i: int, stop: int) -> int:
         """:meth:`_first_out` for a dense block: the next few quotes are checked one by one (most leave a narrow
         band at once), then the vectorised search takes over."""
         lo, hi, side, src = band
         key = (side, src)
         m_lo = rows.lo.get(key)
         if m_lo is None:
-            pair = marks.get(key)
-            if pair is None:
-                pair = marks[key] = mark_arrays(t.bid, t.ask, t.last, side, src)
-            m_lo = rows.lo[key] = pair[0].tolist()
-            rows.hi[key] = pair[1].tolist()
+            low, high = _marks_of(t, side, src)
+            m_lo = rows.lo[key] = low.tolist()
+            rows.hi[key] = high.tolist()
         m_hi = rows.hi[key]
         end = min(stop, i + SCAN_AHEAD)
         for j in range(i, end):
             if m_lo[j] <= lo or m_hi[j] >= hi:
                 return j
-        return end if end >= stop else self._first_out(t, marks, band, end, stop)
+        return end if end >= stop else self._first_out(t, band, end, stop)
 
     def _policy_arrays(self, t: TickArrays) -> np.ndarray[Any, Any] | None:
         """Queue the policy's entry at the block's first two-sided quote. For a re-entering policy, return the
@@ -465,9 +465,13 @@ class MarketReplay:
             self._policy = None
         return None
 
+    def _busy(self) -> bool:
+        """An entry queued, an order in flight or a position held: a re-entering policy waits."""
+        return bool(self._entries or self._pending or self.monitor.ledger.holdings)
+
     def _reenter_arrays(self, t: TickArrays, two_sided: np.ndarray[Any, Any], i: int) -> None:
         """A re-entering policy, flat with nothing queued: enter at the first two-sided quote at or after ``i``."""
-        if self._entries or self._pending or self.monitor.ledger.holdings:
+        if self._busy():
             return
         k = int(np.searchsorted(two_sided, i))
         if k < len(two_sided):
@@ -478,7 +482,7 @@ class MarketReplay:
         p = self._policy
         if p is not None and q.yes_bid is not None and q.yes_ask is not None and q.recv_ns >= p.after_ns:
             if p.reenter:
-                if self._entries or self._pending or self.monitor.ledger.holdings:
+                if self._busy():
                     return  # held (or about to be): the next entry waits for the exit
             else:
                 self._policy = None

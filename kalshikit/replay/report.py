@@ -529,7 +529,9 @@ def walk_forward_section(wf: WalkForwardResult) -> list[Any]:
 
 
 # ---------------------------------------------------------------------------- gaps
-GAP_COLUMNS = [
+# The gap report's columns, in reading order: result.gaps' columns (kalshikit.replay.results.GAP_COLUMNS) but the
+# client_order_id.
+GAP_TABLE_COLUMNS = [
     "ticker",
     "trigger",
     "attempt",
@@ -554,8 +556,8 @@ def gap_table(result: ReplayResult) -> pd.DataFrame:
     against (``book``: depth or top) and at which levels (``fills``), fee and slippage (dollars)."""
     g = result.gaps
     if not len(g):
-        return pd.DataFrame(columns=GAP_COLUMNS)
-    return g[GAP_COLUMNS].copy()
+        return pd.DataFrame(columns=GAP_TABLE_COLUMNS)
+    return g[GAP_TABLE_COLUMNS].copy()
 
 
 def gap_figure(result: ReplayResult) -> go.Figure:

@@ -80,7 +80,7 @@ def test_equity_and_gap_report(tape: Path) -> None:
     assert list(dd.y) == pytest.approx(list(curve["drawdown"]))
     assert min(dd.y) == pytest.approx(r.summary["max_drawdown"])
     table = rp.gap_table(r)
-    assert list(table.columns) == rp.GAP_COLUMNS
+    assert list(table.columns) == rp.GAP_TABLE_COLUMNS
     assert len(table) == r.summary["exit_orders"] > 0
     row = table[table["ticker"] == M].iloc[0]
     assert (row["trigger_price"], row["first_executable_bid"], row["fill_price"]) == (0.54, 0.54, 0.54)
