@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kalshikit.core.events import Quote
+from kalshikit.core.events import Quote, Side
 from kalshikit.core.marks import mark_of
+from kalshikit.core.positions import Position
 from kalshikit.core.rules import Protection, ResolvedLevels, crossed_rules
 from kalshikit.errors import RuleError
 from kalshikit.kalshi.rest import KalshiRest
@@ -33,7 +34,7 @@ class Held:
     """A position the exchange says the account holds: own side, size (1/100 contract), average entry price."""
 
     ticker: str
-    side: str
+    side: Side
     count: int
     entry_price: int | None
 
@@ -49,9 +50,8 @@ def held_positions(rest: KalshiRest) -> list[Held]:
     for p in rest.positions(count_filter="position"):
         if p.position == 0:
             continue
-        n = abs(p.position)
-        entry = None if not p.exposure else (abs(p.exposure) + n // 2) // n
-        out.append(Held(p.ticker, "yes" if p.position > 0 else "no", n, entry))
+        entry = Position(p.ticker, "", count=p.position, cost=abs(p.exposure)).entry_price if p.exposure else None
+        out.append(Held(p.ticker, "yes" if p.position > 0 else "no", abs(p.position), entry))
     return out
 
 
@@ -72,7 +72,7 @@ def rule_problems(
         if allow_immediate:
             continue
         q = quotes.get(h.ticker)
-        mark = mark_of(h.side, q, p.trigger_source) if q is not None else None  # type: ignore[arg-type]
+        mark = mark_of(h.side, q, p.trigger_source) if q is not None else None
         for crossing in crossed_rules(p, levels, mark, now_ns, close_ns.get(h.ticker)):
             problems.append(f"{h.describe()}: {crossing}, so it would be sold as soon as the engine starts: pass "
                             "--allow-immediate to exit it now, or choose levels the price has not reached")
